@@ -27,8 +27,9 @@ class EmotionClassifier:
         tta: also classify the mirrored face and average (2x the compute, ~+1 point accuracy).
     """
 
-    def __init__(self, weights: str = "default", device: str = "auto", threads: int | None = None,
-                 tta: bool = False):
+    def __init__(
+        self, weights: str = "default", device: str = "auto", threads: int | None = None, tta: bool = False
+    ):
         if device == "auto":
             device = "cuda" if torch.cuda.is_available() else "cpu"
         if threads:
@@ -54,14 +55,20 @@ class EmotionClassifier:
         """
         crops = np.asarray(crops)
         if crops.ndim == 4 and crops.shape[-1] == 3:
-            crops = np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops]) if len(crops) else \
-                crops[..., 0]
+            crops = (
+                np.stack([cv2.cvtColor(c, cv2.COLOR_RGB2GRAY) for c in crops])
+                if len(crops)
+                else crops[..., 0]
+            )
         if crops.ndim != 3:
             raise ValueError(f"crops must be (N,S,S) or (N,S,S,3), got shape {crops.shape}")
         s = self.input_size
         if crops.shape[1:] != (s, s):
-            crops = np.stack([cv2.resize(c, (s, s), interpolation=cv2.INTER_AREA) for c in crops]) \
-                if len(crops) else np.zeros((0, s, s), np.uint8)
+            crops = (
+                np.stack([cv2.resize(c, (s, s), interpolation=cv2.INTER_AREA) for c in crops])
+                if len(crops)
+                else np.zeros((0, s, s), np.uint8)
+            )
         x = torch.from_numpy(np.ascontiguousarray(crops, dtype=np.uint8)).float()
         return ((x / 255.0 - self.mean) / self.std).unsqueeze(1)
 
@@ -87,8 +94,9 @@ class EmotionClassifier:
         """Ray-Data-style stage: ``batch["crops"]`` -> adds ``probs (N,K)`` and ``emotion (N,)``."""
         probs = self.predict(batch["crops"])
         batch["probs"] = probs
-        batch["emotion"] = np.array(self.labels, dtype=object)[probs.argmax(1)] if len(probs) else \
-            np.zeros(0, dtype=object)
+        batch["emotion"] = (
+            np.array(self.labels, dtype=object)[probs.argmax(1)] if len(probs) else np.zeros(0, dtype=object)
+        )
         return batch
 
 

@@ -43,12 +43,14 @@ def synthetic_faces(n_per_class: int, labels, size: int = 48, seed: int = 0):
 def write_parquet(path: Path, images, labels, subjects=None, split="Training") -> Path:
     png = [cv2.imencode(".png", im)[1].tobytes() for im in images]
     n = len(png)
-    table = pa.table({
-        "image": pa.array(png, pa.binary()),
-        "label": labels,
-        "split": [split] * n,
-        "subject": subjects if subjects is not None else pa.nulls(n, pa.string()),
-        "source_file": [f"img{i}.png" for i in range(n)],
-    })
+    table = pa.table(
+        {
+            "image": pa.array(png, pa.binary()),
+            "label": labels,
+            "split": [split] * n,
+            "subject": subjects if subjects is not None else pa.nulls(n, pa.string()),
+            "source_file": [f"img{i}.png" for i in range(n)],
+        }
+    )
     pq.write_table(table, path)
     return path

@@ -32,9 +32,17 @@ from training.train import Hyper, fit, per_class_accuracy, predict, to_tensor, t
 
 def finetune_hyper(a) -> Hyper:
     # Small data: short schedule, lower peak lr than from scratch, mild regularisation.
-    return Hyper(epochs=a.epochs, batch_size=a.batch_size, lr=a.lr, weight_decay=a.weight_decay,
-                 label_smoothing=0.1, warmup_epochs=1.0, patience=10**6, class_weight_power=0.5,
-                 seed=a.seed)
+    return Hyper(
+        epochs=a.epochs,
+        batch_size=a.batch_size,
+        lr=a.lr,
+        weight_decay=a.weight_decay,
+        label_smoothing=0.1,
+        warmup_epochs=1.0,
+        patience=10**6,
+        class_weight_power=0.5,
+        seed=a.seed,
+    )
 
 
 def main(argv=None) -> dict:
@@ -53,8 +61,11 @@ def main(argv=None) -> dict:
     ap.add_argument("--save-final", default=None, help="also train on all subjects, write weights here")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads or os.cpu_count() or 1)
-    device = "cuda" if a.device == "auto" and torch.cuda.is_available() else \
-        ("cpu" if a.device == "auto" else a.device)
+    device = (
+        "cuda"
+        if a.device == "auto" and torch.cuda.is_available()
+        else ("cpu" if a.device == "auto" else a.device)
+    )
     t0 = time.time()
 
     init = checkpoint.load(a.init)
@@ -85,9 +96,19 @@ def main(argv=None) -> dict:
         acc = float((pred == y[te]).mean())
         accs.append(acc)
         subjects = sorted(set(ds.subjects[te]))
-        print(json.dumps({"fold": f, "accuracy": acc, "n_test": int(te.sum()),
-                          "n_subjects": len(subjects), "seconds": round(time.time() - t0, 1)}),
-              file=sys.stderr, flush=True)
+        print(
+            json.dumps(
+                {
+                    "fold": f,
+                    "accuracy": acc,
+                    "n_test": int(te.sum()),
+                    "n_subjects": len(subjects),
+                    "seconds": round(time.time() - t0, 1),
+                }
+            ),
+            file=sys.stderr,
+            flush=True,
+        )
     res = {
         "mean_accuracy": float(np.mean(accs)),
         "std_accuracy": float(np.std(accs)),
@@ -108,12 +129,24 @@ def main(argv=None) -> dict:
         model = fresh()
         fit(model, x, y, None, None, hp, device, quiet=True)
         meta = checkpoint.make_meta(
-            labels, mean, std, init.meta["input_size"],
+            labels,
+            mean,
+            std,
+            init.meta["input_size"],
             version=f"{init.version}-ckplus",
-            training={"data": str(a.data), "n_train": int(len(y)), "init": a.init,
-                      "init_version": init.version, "hyper": hp.__dict__, "device": device},
-            metrics={"ckplus_10fold_mean": res["mean_accuracy"], "ckplus_10fold_std": res["std_accuracy"],
-                     "train_per_class": per_class_accuracy(predict(model, x, device).argmax(1), y, labels)},
+            training={
+                "data": str(a.data),
+                "n_train": int(len(y)),
+                "init": a.init,
+                "init_version": init.version,
+                "hyper": hp.__dict__,
+                "device": device,
+            },
+            metrics={
+                "ckplus_10fold_mean": res["mean_accuracy"],
+                "ckplus_10fold_std": res["std_accuracy"],
+                "train_per_class": per_class_accuracy(predict(model, x, device).argmax(1), y, labels),
+            },
         )
         checkpoint.save(a.save_final, model.cpu(), meta, half=True)
         res["saved"] = a.save_final

@@ -31,8 +31,11 @@ def evaluate(data: str, weights: str, split: str = "val", tta: bool = False, dev
     k = len(clf.labels)
     confusion = np.zeros((k, k), int)
     np.add.at(confusion, (y, pred), 1)
-    per_class = {name: float(confusion[i, i] / confusion[i].sum())
-                 for i, name in enumerate(clf.labels) if confusion[i].sum()}
+    per_class = {
+        name: float(confusion[i, i] / confusion[i].sum())
+        for i, name in enumerate(clf.labels)
+        if confusion[i].sum()
+    }
     return {
         "accuracy": float((pred == y).mean()) if len(y) else float("nan"),
         "n": int(len(y)),

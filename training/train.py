@@ -62,8 +62,12 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     flip = torch.where(torch.rand(n, generator=g) < 0.5, -1.0, 1.0).to(dev)
     cos, sin = torch.cos(angle) / scale, torch.sin(angle) / scale
     theta = torch.stack(
-        [torch.stack([cos * flip, -sin, u(-0.16, 0.16)], 1),
-         torch.stack([sin * flip, cos, u(-0.16, 0.16)], 1)], 1)
+        [
+            torch.stack([cos * flip, -sin, u(-0.16, 0.16)], 1),
+            torch.stack([sin * flip, cos, u(-0.16, 0.16)], 1),
+        ],
+        1,
+    )
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     x = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
     x = x * u(0.8, 1.2, (n, 1, 1, 1)) + u(-0.4, 0.4, (n, 1, 1, 1))  # contrast, brightness (in std units)
@@ -76,8 +80,12 @@ def augment(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
     x0 = (torch.rand(n, generator=g).to(dev) * (s - w + 1)).long()
     ys = torch.arange(s, device=dev).view(1, s, 1)
     xs = torch.arange(s, device=dev).view(1, 1, s)
-    box = (ys >= y0.view(-1, 1, 1)) & (ys < (y0 + h).view(-1, 1, 1)) & \
-          (xs >= x0.view(-1, 1, 1)) & (xs < (x0 + w).view(-1, 1, 1))
+    box = (
+        (ys >= y0.view(-1, 1, 1))
+        & (ys < (y0 + h).view(-1, 1, 1))
+        & (xs >= x0.view(-1, 1, 1))
+        & (xs < (x0 + w).view(-1, 1, 1))
+    )
     box &= (torch.rand(n, generator=g) < 0.5).to(dev).view(-1, 1, 1)
     return x.masked_fill(box.unsqueeze(1), 0.0)
 
@@ -89,7 +97,9 @@ def to_tensor(images: np.ndarray, mean: float, std: float) -> torch.Tensor:
 
 
 @torch.no_grad()
-def predict(model: SepResNet, x: torch.Tensor, device: str, batch: int = 512, tta: bool = False) -> np.ndarray:
+def predict(
+    model: SepResNet, x: torch.Tensor, device: str, batch: int = 512, tta: bool = False
+) -> np.ndarray:
     """Softmax probabilities ``(N, K)``; ``tta`` averages with the mirrored face."""
     model.eval()
     out = []
@@ -125,8 +135,20 @@ def transfer(model: SepResNet, src: checkpoint.Weights, labels) -> int:
     return n
 
 
-def fit(model, train_x, train_y, val_x, val_y, hp: Hyper, device: str, out: Path | None = None,
-        labels=(), resume: bool = False, quiet: bool = False, on_epoch=None) -> dict:
+def fit(
+    model,
+    train_x,
+    train_y,
+    val_x,
+    val_y,
+    hp: Hyper,
+    device: str,
+    out: Path | None = None,
+    labels=(),
+    resume: bool = False,
+    quiet: bool = False,
+    on_epoch=None,
+) -> dict:
     """Train ``model`` in place; keep the best-on-val state. Returns the history.
 
     ``val_x`` may be None (fixed epochs, keep the last state): used by CK+ cross-validation,
@@ -143,8 +165,10 @@ def fit(model, train_x, train_y, val_x, val_y, hp: Hyper, device: str, out: Path
     class_w = torch.tensor(w / (w[counts > 0].mean()), dtype=torch.float32, device=device)
     decay = [p for n_, p in model.named_parameters() if p.ndim > 1]
     no_decay = [p for n_, p in model.named_parameters() if p.ndim <= 1]  # BN and biases
-    opt = torch.optim.AdamW([{"params": decay, "weight_decay": hp.weight_decay},
-                             {"params": no_decay, "weight_decay": 0.0}], lr=hp.lr)
+    opt = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": hp.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=hp.lr,
+    )
     steps_per_epoch = max(1, len(train_x) // hp.batch_size)  # drop the ragged last batch (BN)
     total = steps_per_epoch * hp.epochs
     warm = int(hp.warmup_epochs * steps_per_epoch)
@@ -169,8 +193,13 @@ def fit(model, train_x, train_y, val_x, val_y, hp: Hyper, device: str, out: Path
     for epoch in range(start_epoch, hp.epochs):
         model.train()
         perm = torch.randperm(len(train_x), generator=g)
-        bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch + 1}/{hp.epochs}", disable=quiet,
-                   leave=False, file=sys.stderr)
+        bar = tqdm(
+            range(steps_per_epoch),
+            desc=f"epoch {epoch + 1}/{hp.epochs}",
+            disable=quiet,
+            leave=False,
+            file=sys.stderr,
+        )
         tot_loss, tot_ok, seen = 0.0, 0, 0
         for s in bar:
             for group in opt.param_groups:
@@ -191,8 +220,12 @@ def fit(model, train_x, train_y, val_x, val_y, hp: Hyper, device: str, out: Path
             tot_ok += (logits.argmax(1) == yb).sum().item()
             seen += len(idx)
             bar.set_postfix(loss=f"{tot_loss / seen:.3f}", acc=f"{tot_ok / seen:.3f}")
-        rec = {"epoch": epoch + 1, "train_loss": tot_loss / seen, "train_acc": tot_ok / seen,
-               "lr": lr_at((epoch + 1) * steps_per_epoch - 1)}
+        rec = {
+            "epoch": epoch + 1,
+            "train_loss": tot_loss / seen,
+            "train_acc": tot_ok / seen,
+            "lr": lr_at((epoch + 1) * steps_per_epoch - 1),
+        }
         if val_x is not None:
             pred = predict(model, val_x, device).argmax(1)
             rec["val_acc"] = float((pred == val_y).mean())
@@ -207,8 +240,17 @@ def fit(model, train_x, train_y, val_x, val_y, hp: Hyper, device: str, out: Path
             on_epoch(rec)
         if out:  # resumable: everything needed to continue exactly here
             tmp = out / "last.pt.tmp"
-            torch.save({"model": model.state_dict(), "opt": opt.state_dict(), "gen": g.get_state(),
-                        "hist": hist, "best_state": best_state, "epoch": epoch}, tmp)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "opt": opt.state_dict(),
+                    "gen": g.get_state(),
+                    "hist": hist,
+                    "best_state": best_state,
+                    "epoch": epoch,
+                },
+                tmp,
+            )
             tmp.replace(out / "last.pt")
         if val_x is not None and epoch + 1 - hist["best_epoch"] >= hp.patience:
             print(f"early stop: no val gain for {hp.patience} epochs", file=sys.stderr)
@@ -226,7 +268,9 @@ def pick_device(name: str) -> str:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--preset", default="lite", choices=sorted(PRESETS))
+    ap.add_argument(
+        "--preset", default=None, choices=sorted(PRESETS), help="default: lite (smoke with --smoke)"
+    )
     ap.add_argument("--data", default="../shared/data/fer2013", help="dataset dir/file (train split)")
     ap.add_argument("--val", default=None, help="val split file/dir (default: the val split of --data)")
     ap.add_argument("--out", default="runs/train", help="folder for best.pt and last.pt")
@@ -242,9 +286,10 @@ def main(argv=None) -> dict:
     a = ap.parse_args(argv)
     hp = Hyper(**{k: getattr(a, k) for k in Hyper.__dataclass_fields__})
     if a.smoke:  # tiny and fast, but the full code path
-        a.preset, a.limit = "smoke", a.limit or 384
+        a.preset, a.limit = a.preset or "smoke", a.limit or 384
         hp.epochs, hp.batch_size, hp.lr, hp.patience, hp.warmup_epochs = 6, 32, 3e-3, 100, 0.5
         hp.label_smoothing, hp.weight_decay = 0.0, 0.0
+    a.preset = a.preset or "lite"
     torch.set_num_threads(a.threads or os.cpu_count() or 1)
     random.seed(hp.seed)
     np.random.seed(hp.seed)
@@ -266,8 +311,9 @@ def main(argv=None) -> dict:
     yva = np.array([index[v] for v in val.labels])
     mean, std = float(train.images.mean() / 255), float(train.images.std() / 255)
     xtr, xva = to_tensor(train.images, mean, std), to_tensor(val.images, mean, std)
-    print(f"data: {len(train)} train, {len(val)} val, labels {labels}, {time.time() - t0:.1f}s",
-          file=sys.stderr)
+    print(
+        f"data: {len(train)} train, {len(val)} val, labels {labels}, {time.time() - t0:.1f}s", file=sys.stderr
+    )
 
     model = build(a.preset, num_classes=len(labels))
     if a.init:
@@ -280,21 +326,43 @@ def main(argv=None) -> dict:
     val_acc = float((probs.argmax(1) == yva).mean())
     version = a.version or f"{a.preset}-{Path(a.data).stem}-{time.strftime('%Y%m%d')}"
     meta = checkpoint.make_meta(
-        labels, mean, std, model.config.input_size,
+        labels,
+        mean,
+        std,
+        model.config.input_size,
         version=version,
-        training={"data": str(a.data), "val": str(a.val or a.data), "n_train": len(train),
-                  "n_val": len(val), "init": a.init, "hyper": hp.__dict__, "device": device,
-                  "epochs_run": len(hist["epochs"]), "best_epoch": hist["best_epoch"],
-                  "seconds": round(time.time() - t0, 1)},
-        metrics={"val_accuracy": val_acc, "val_accuracy_flip_tta": float((probs_tta.argmax(1) == yva).mean()),
-                 "val_per_class": per_class_accuracy(probs.argmax(1), yva, labels)},
+        training={
+            "data": str(a.data),
+            "val": str(a.val or a.data),
+            "n_train": len(train),
+            "n_val": len(val),
+            "init": a.init,
+            "hyper": hp.__dict__,
+            "device": device,
+            "epochs_run": len(hist["epochs"]),
+            "best_epoch": hist["best_epoch"],
+            "seconds": round(time.time() - t0, 1),
+        },
+        metrics={
+            "val_accuracy": val_acc,
+            "val_accuracy_flip_tta": float((probs_tta.argmax(1) == yva).mean()),
+            "val_per_class": per_class_accuracy(probs.argmax(1), yva, labels),
+        },
     )
     checkpoint.save(out / "best.pt", model.cpu(), meta)
-    summary = {"preset": a.preset, "params": count_parameters(model), "macs": count_macs(model),
-               "val_accuracy": val_acc, "val_accuracy_flip_tta": meta["metrics"]["val_accuracy_flip_tta"],
-               "first_loss": hist["epochs"][0]["train_loss"], "last_loss": hist["epochs"][-1]["train_loss"],
-               "epochs": len(hist["epochs"]), "best_epoch": hist["best_epoch"],
-               "weights": str(out / "best.pt"), "seconds": round(time.time() - t0, 1)}
+    summary = {
+        "preset": a.preset,
+        "params": count_parameters(model),
+        "macs": count_macs(model),
+        "val_accuracy": val_acc,
+        "val_accuracy_flip_tta": meta["metrics"]["val_accuracy_flip_tta"],
+        "first_loss": hist["epochs"][0]["train_loss"],
+        "last_loss": hist["epochs"][-1]["train_loss"],
+        "epochs": len(hist["epochs"]),
+        "best_epoch": hist["best_epoch"],
+        "weights": str(out / "best.pt"),
+        "seconds": round(time.time() - t0, 1),
+    }
     print(json.dumps(summary))
     return summary
 

@@ -68,8 +68,10 @@ def make_meta(labels, mean: float, std: float, input_size: int = 48, **extra) ->
 
 def save(path: str | Path, model: SepResNet, meta: dict[str, Any], half: bool = False) -> Path:
     """Write a self-describing weights file (``half=True``: float16 tensors, for shipping)."""
-    sd = {k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
-          for k, v in model.state_dict().items()}
+    sd = {
+        k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
+        for k, v in model.state_dict().items()
+    }
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")

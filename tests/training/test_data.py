@@ -8,7 +8,11 @@ from training import data as D
 
 def test_canonical_label_names():
     assert [canonical(x) for x in ["Anger", "sadness", "happy ", "contempt"]] == [
-        "angry", "sad", "happy", "contempt"]
+        "angry",
+        "sad",
+        "happy",
+        "contempt",
+    ]
     assert D.label_order(["anger", "happy", "contempt"]) == CKPLUS_LABELS
     assert D.label_order(["happy", "neutral"]) == FER2013_LABELS
 
@@ -20,13 +24,16 @@ def test_three_formats_read_the_same_faces(tmp_path):
     # Kaggle CSV, with a PublicTest row that must not appear in the train split
     csv = tmp_path / "fer2013.csv"
     rows = ["emotion,pixels,Usage"] + [
-        f"{FER2013_LABELS.index(lab)},{' '.join(map(str, im.ravel()))},Training" for im, lab in zip(imgs, labs)]
+        f"{FER2013_LABELS.index(lab)},{' '.join(map(str, im.ravel()))},Training"
+        for im, lab in zip(imgs, labs)
+    ]
     rows.append(f"0,{' '.join(['0'] * 48 * 48)},PublicTest")
     csv.write_text("\n".join(rows) + "\n")
     csv_set = D.load(csv, "train")
     assert len(D.load(csv, "val")) == 1
     # Folder of PNGs per label
     import cv2
+
     for i, (im, lab) in enumerate(zip(imgs, labs)):
         (tmp_path / "folder" / lab).mkdir(parents=True, exist_ok=True)
         cv2.imwrite(str(tmp_path / "folder" / lab / f"{i}.png"), im)

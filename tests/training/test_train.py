@@ -60,8 +60,22 @@ def test_default_model_accuracy_on_fer2013_val():
 def test_ckplus_cv_runs_one_fold_from_default(tmp_path):
     data = shared("ckplus/ckplus48.parquet")
     out = tmp_path / "ck.pt"
-    res = ckplus_cv.main(["--data", str(data), "--init", "default", "--only-folds", "1", "--epochs", "1",
-                          "--save-final", str(out), "--threads", "2"])
+    res = ckplus_cv.main(
+        [
+            "--data",
+            str(data),
+            "--init",
+            "default",
+            "--only-folds",
+            "1",
+            "--epochs",
+            "1",
+            "--save-final",
+            str(out),
+            "--threads",
+            "2",
+        ]
+    )
     assert res["folds"] == 1 and 0.0 <= res["mean_accuracy"] <= 1.0
     assert res["split"] == "subject-independent" and res["labels"] == list(CKPLUS_LABELS)
     w = checkpoint.load(out)
