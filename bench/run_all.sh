@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Every benchmark in docs/BENCHMARKS.md, in one run on one machine (results in bench/results/).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mkdir -p bench/results
+lscpu | grep -E "Model name|^CPU\(s\)" | tee bench/results/machine.txt
+python bench/decode.py --seconds 30 --repeat 3 --json bench/results/decode.json
+python bench/detect.py --threads 2 --json bench/results/detect.json
+python -m bench.landmarks --json bench/results/landmarks.json
+python bench/classifier.py --threads 2 --repeat 5 --json bench/results/classifier.json

@@ -1,0 +1,997 @@
+"""Lecture videos -> Parquet records on Ray: the orchestration, and the only module that imports ray.
+
+Data flow of one run (``run(inputs, output, config)``)::
+
+    driver: list videos, course/date from sidecars or paths     (discover_videos, lecture_metadata)
+      -> _inspect task per video: sha256 (video_id) + probe      (CPU, parallel)
+      -> skip what videos/ says is done for this video_id + config hash
+      -> _analyze_segment task per time segment:                 (CPU, 1 core each)
+             decode -> detect -> landmarks -> pose/eyes -> align -> track (fer_stream.lecture)
+             crops, ``batch_size`` at a time -> ClassifierActor pool  (GPU if any, else CPU)
+             at most ``batches_in_flight`` batches outstanding per segment (flat memory)
+      -> driver, once every segment of a video is back: stitch tracks (assign_students over
+         the union of the segments' tracks), write faces/ and frames/ (one file each, atomic),
+         then the videos/ row that marks the video done.
+
+Idempotency: files are named by video_id + config hash, so a rerun overwrites them whole; the
+videos/ row is written last, so a video killed half-way is simply redone. Failures are typed and
+recorded (``error_type = type(e).__name__``) and never stop the batch unless ``strict``.
+
+Stages (``FaceStage``, ``EmotionClassifier``) never import ray; this module decides CPUs, GPUs,
+batch sizes and concurrency. Layout and units of the records: ``fer_stream.records`` and
+docs/PIPELINE.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import glob
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime, timezone
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import ray
+
+import fer_stream
+from fer_stream import records
+from fer_stream.attention import AttentionConfig
+from fer_stream.faces.track import FaceTracker, StudentConfig, TrackerConfig, TrackSummary, assign_students
+from fer_stream.labels import FER2013_LABELS, canonical
+from fer_stream.models import checkpoint
+
+PIPELINE_VERSION = fer_stream.__version__
+VIDEO_EXTS = frozenset(".mp4 .mov .m4v .mkv .webm .avi .mts .m2ts .ts .mpg .mpeg .wmv .flv".split())
+SEGMENT_ID_STRIDE = 1_000_000  # segment k's tracks get ids k * stride + 1, ...: unique across segments
+_HASH_CHUNK = 8 << 20
+
+
+# --------------------------------------------------------------------------------------------------
+# Configuration
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What to compute (hashed into ``config_hash``) and how to spread it (not hashed).
+
+    Attributes:
+        sample_fps: frames analysed per second of video.
+        weights: emotion model, a built-in name (``default``) or a weights file path.
+        detector, min_face_px: face detector (``fer_stream.faces.detect.make_detector``) and the
+            smallest face it looks for, pixels.
+        tracker, students, attention: parameters of tracking, student keys and attention.
+        batch_size: crops per classifier call.
+        batches_in_flight: classifier calls a segment may have outstanding; bounds memory.
+        segment_s: videos longer than this are cut into segments of about this many seconds,
+            analysed in parallel.
+        classifiers: classifier actors; ``None``: one per GPU, or one CPU actor without GPUs.
+        classifier_cpus: CPUs of each CPU classifier actor (its torch threads).
+    """
+
+    sample_fps: float = 2.0
+    weights: str = "default"
+    detector: str = "mtcnn"
+    min_face_px: float = 20.0
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    students: StudentConfig = field(default_factory=StudentConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    batch_size: int = 256
+    batches_in_flight: int = 2
+    segment_s: float = 600.0
+    classifiers: int | None = None
+    classifier_cpus: float = 1.0
+
+    def __post_init__(self):
+        if not self.sample_fps > 0 or not self.segment_s > 0:
+            raise ValueError("sample_fps and segment_s must be > 0")
+        if self.batch_size < 1 or self.batches_in_flight < 1:
+            raise ValueError("batch_size and batches_in_flight must be >= 1")
+        if self.classifiers is not None and self.classifiers < 1:
+            raise ValueError("classifiers must be >= 1 (or None for automatic)")
+        if not self.classifier_cpus > 0:
+            raise ValueError("classifier_cpus must be > 0")
+
+    def analysis(self, model: ModelInfo) -> dict:
+        """Everything that changes the records, as plain JSON-able data (hashed into config_hash)."""
+        return {
+            "schema_version": records.SCHEMA_VERSION,
+            "sample_fps": self.sample_fps,
+            "detector": self.detector,
+            "min_face_px": self.min_face_px,
+            "crop_size": model.input_size,
+            "model_version": model.version,
+            "weights_sha256": model.sha256,
+            "tracker": dataclasses.asdict(self.tracker),
+            "students": dataclasses.asdict(self.students),
+            "attention": dataclasses.asdict(self.attention),
+        }
+
+
+def config_hash(analysis: dict) -> str:
+    """16 hex digits of the sha256 of the canonical JSON of :meth:`PipelineConfig.analysis`."""
+    return hashlib.sha256(json.dumps(analysis, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The emotion weights, read once by the driver and shipped to every classifier actor."""
+
+    blob: bytes = field(repr=False)
+    version: str
+    labels: tuple[str, ...]
+    input_size: int
+    sha256: str
+
+    @classmethod
+    def load(cls, name_or_path: str) -> ModelInfo:
+        """Read and check a weights file; raises ``WeightsError`` or ``ValueError`` (wrong labels)."""
+        w = checkpoint.load(name_or_path)  # validates the file
+        path = checkpoint.builtin_path(name_or_path) if name_or_path in checkpoint.BUILTIN else name_or_path
+        blob = Path(path).read_bytes()
+        labels = tuple(canonical(x) for x in w.labels)
+        if sorted(labels) != sorted(FER2013_LABELS):
+            raise ValueError(
+                f"weights {name_or_path} predict {labels}; the records need FER2013's {FER2013_LABELS}"
+            )
+        return cls(blob, w.version, labels, int(w.meta["input_size"]), hashlib.sha256(blob).hexdigest())
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs: which files, which course and date (plain Python, no Ray)
+
+
+class MetadataError(ValueError):
+    """A sidecar (``videos.csv``, ``<video>.json``) that cannot be read or holds bad values."""
+
+
+@dataclass(frozen=True)
+class LectureMeta:
+    """Course and lecture date of one video; ``source`` says where they came from: ``json``, ``csv``,
+    ``path``, ``fallback``, or two joined by ``+`` when course and date came from different places."""
+
+    course: str
+    lecture_date: date
+    source: str
+
+
+_COURSE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+_DATED_NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
+
+
+def discover_videos(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path]]:
+    """Expand files, folders (recursively, by video extension) and globs into videos.
+
+    Returns:
+        ``(video, root)`` pairs, sorted and without duplicates: ``root`` is the folder given (for a
+        folder input) or the video's own folder; sidecar ``videos.csv`` files are looked up from the
+        video's folder up to ``root``. A named file is taken whatever its extension (and fails
+        later if it is no video); a pattern that matches nothing or a missing path is an error.
+    """
+    found: dict[Path, Path] = {}
+    for item in inputs:
+        s = os.fspath(item)
+        if glob.has_magic(s):
+            matches = sorted(glob.glob(s, recursive=True))
+            if not matches:
+                raise FileNotFoundError(f"no file matches {s}")
+            paths = [Path(m) for m in matches if Path(m).is_file()]
+            for p in paths:
+                found.setdefault(p.resolve(), p.resolve().parent)
+        elif Path(s).is_dir():
+            root = Path(s).resolve()
+            for p in sorted(root.rglob("*")):
+                if p.is_file() and p.suffix.lower() in VIDEO_EXTS and not p.name.startswith("."):
+                    found.setdefault(p.resolve(), root)
+        elif Path(s).exists():
+            p = Path(s).resolve()
+            found.setdefault(p, p.parent)
+        else:
+            raise FileNotFoundError(f"no such file or folder: {s}")
+    return sorted(found.items())
+
+
+def _parse_date(value: str, where: str) -> date:
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError as e:
+        raise MetadataError(f"{where}: lecture_date {value!r} is not YYYY-MM-DD") from e
+
+
+def _check_course(value: str, where: str) -> str:
+    course = str(value).strip()
+    if not _COURSE_RE.match(course):
+        raise MetadataError(
+            f"{where}: course {course!r} must be 1-64 letters, digits, '.', '_' or '-' "
+            "(it names a partition folder)"
+        )
+    return course
+
+
+@lru_cache(maxsize=256)
+def _csv_rows(csv_path: Path, mtime_ns: int) -> dict[Path, dict]:
+    """``videos.csv`` -> ``{resolved video path: {"course":..., "lecture_date":...}}`` (cached)."""
+    with open(csv_path, newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        if reader.fieldnames is None or "path" not in reader.fieldnames:
+            raise MetadataError(f"{csv_path}: needs a header with columns path,course,lecture_date")
+        rows = {}
+        for row in reader:
+            p = Path(row["path"].strip())
+            p = (p if p.is_absolute() else csv_path.parent / p).resolve()
+            rows[p] = {k: (row.get(k) or "").strip() for k in ("course", "lecture_date")}
+    return rows
+
+
+def lecture_metadata(video: str | os.PathLike, root: str | os.PathLike | None = None) -> LectureMeta:
+    """Course and lecture date of a video, first match wins:
+
+    1. ``<video file name>.json`` or ``<video stem>.json`` next to it: ``{"course": ..., "lecture_date":
+       "YYYY-MM-DD"}`` (either key may be absent);
+    2. a ``videos.csv`` (columns ``path,course,lecture_date``; paths relative to the csv) in the
+       video's folder or a parent up to ``root``, the nearest one that lists the video;
+    3. the path convention ``.../COURSE/YYYY-MM-DD*.ext``;
+    4. course ``unknown``, date of the file's modification time (local time).
+
+    Each of course and date is taken from the first source that has it (``source`` then reads e.g.
+    ``json+csv``). Raises
+    :class:`MetadataError` for an unreadable sidecar or bad values in it.
+    """
+    video = Path(video).resolve()
+    root = Path(root).resolve() if root is not None else video.parent
+    course: str | None = None
+    day: date | None = None
+    sources: list[str] = []
+
+    def take(c, d, where: str, name: str) -> None:
+        nonlocal course, day
+        if c and course is None:
+            course = _check_course(c, where)
+            sources.append(name)
+        if d and day is None:
+            day = _parse_date(d, where)
+            sources.append(name)
+
+    for js in (video.with_name(video.name + ".json"), video.with_suffix(".json")):
+        if js.is_file():
+            try:
+                obj = json.loads(js.read_text(encoding="utf-8"))
+            except (OSError, ValueError) as e:
+                raise MetadataError(f"{js}: {e}") from e
+            if not isinstance(obj, dict):
+                raise MetadataError(f"{js}: expected a JSON object")
+            take(obj.get("course"), obj.get("lecture_date"), str(js), "json")
+            break
+    folder = video.parent
+    while course is None or day is None:
+        sidecar = folder / "videos.csv"
+        if sidecar.is_file():
+            try:
+                rows = _csv_rows(sidecar, sidecar.stat().st_mtime_ns)
+            except (OSError, UnicodeDecodeError, csv.Error) as e:
+                raise MetadataError(f"{sidecar}: {e}") from e
+            if video in rows:
+                take(rows[video]["course"], rows[video]["lecture_date"], str(sidecar), "csv")
+        if folder == root or folder.parent == folder or root not in folder.parents:
+            break
+        folder = folder.parent
+    m = _DATED_NAME_RE.match(video.name)
+    if m and (course is None or day is None) and _COURSE_RE.match(video.parent.name):
+        try:
+            take(video.parent.name, m.group(1), str(video), "path")
+        except MetadataError:
+            pass  # e.g. 2024-13-45_x.mp4 is not a date: the convention does not apply
+    if course is None or day is None:
+        sources.append("fallback")
+        course = course or "unknown"
+        if day is None:
+            try:
+                day = date.fromtimestamp(video.stat().st_mtime)
+            except OSError:
+                day = date.today()
+    return LectureMeta(course, day, "+".join(dict.fromkeys(sources)))
+
+
+def content_hash(path: str | os.PathLike) -> str:
+    """sha256 hex of the file's bytes: the video_id (0.9 s per GB on one core here, docs/PIPELINE.md)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def plan_segments(duration_s: float, segment_s: float) -> list[tuple[float, float | None]]:
+    """Cut ``[0, duration)`` into equal ``(start_s, end_s)`` segments of at most ~``segment_s``.
+
+    The last segment is open-ended (``end_s=None``): frames past the declared duration are kept.
+    ``iter_frames`` makes the cut exact (every sampled frame in exactly one segment).
+    """
+    n = max(1, math.ceil(duration_s / segment_s)) if duration_s > 0 else 1
+    edges = [round(i * duration_s / n, 6) for i in range(n)]
+    return [(edges[i], edges[i + 1] if i + 1 < n else None) for i in range(n)]
+
+
+# --------------------------------------------------------------------------------------------------
+# Ray workers
+
+
+@ray.remote(num_cpus=1)
+def _inspect(path: str) -> dict:
+    """Probe and hash one file. Errors are returned, typed, so a bad file still gets its video_id."""
+    from fer_stream.video import probe
+
+    t0 = time.perf_counter()
+    out: dict = {"video_id": None, "error": None, "info": None, "file_size": None, "file_mtime": None}
+    try:
+        out["info"] = probe(path)
+    except Exception as e:  # NotAVideoError etc.: recorded as the video's failure
+        out["error"] = (type(e).__name__, str(e))
+    try:
+        st = os.stat(path)
+        out["file_size"], out["file_mtime"] = st.st_size, st.st_mtime
+        out["video_id"] = content_hash(path)
+    except OSError as e:
+        out["error"] = out["error"] or (type(e).__name__, str(e))
+    out["hash_s"] = time.perf_counter() - t0
+    return out
+
+
+class ClassifierActor:
+    """Holds one :class:`EmotionClassifier`; ``predict`` classifies one batch of crops.
+
+    The weights travel as bytes through the object store, so a weights path on the submitting
+    machine works on every node. Every call carries them as ``[ObjectRef]`` (nested, so Ray does
+    not resolve it per call) and the first call loads the model: after a restart, the retried
+    call brings the weights with it (constructor arguments in the object store are not kept for
+    restarts, ray-project/ray#53727). On CPU, torch runs as many threads as the actor holds CPUs
+    (Ray sets ``OMP_NUM_THREADS=1`` in workers); on CUDA the classifier uses AMP and channels_last.
+    """
+
+    def __init__(self, device: str):
+        self.device = device
+        self.clf = None
+
+    def _load(self, weights: list) -> None:
+        import tempfile
+
+        from fer_stream.classify import EmotionClassifier
+
+        cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "weights.pt"
+            path.write_bytes(ray.get(weights[0]))
+            self.clf = EmotionClassifier(str(path), device=self.device, threads=max(1, int(cpus)))
+
+    def predict(self, weights: list, crops: np.ndarray) -> tuple[np.ndarray, float]:
+        """``(N, S, S) uint8`` -> ``(N, 7) float32`` probabilities (the weights' label order), seconds."""
+        if self.clf is None:
+            self._load(weights)
+        t0 = time.perf_counter()
+        probs = self.clf.predict(np.array(crops))  # a writable copy of the read-only shared array
+        return probs, time.perf_counter() - t0
+
+    def info(self) -> dict:
+        """Device, process id, torch threads, model loaded: for tests and debugging."""
+        import torch
+
+        return {
+            "device": self.device,
+            "pid": os.getpid(),
+            "threads": torch.get_num_threads(),
+            "loaded": self.clf is not None,
+        }
+
+
+@ray.remote(num_cpus=0)
+class _Progress:
+    """Counters the segment workers add to and the driver polls (fire-and-forget updates)."""
+
+    def __init__(self):
+        self.frames = 0
+        self.faces = 0
+
+    def add(self, frames: int, faces: int) -> None:
+        self.frames += frames
+        self.faces += faces
+
+    def get(self) -> tuple[int, int]:
+        return self.frames, self.faces
+
+
+def make_classifiers(config: PipelineConfig) -> list:
+    """The classifier actor pool: ``num_gpus=1`` each when the cluster has GPUs, else CPU actors.
+
+    Each actor restarts if its process dies (``max_restarts``), and calls in flight are retried on
+    the restarted actor (``max_task_retries``).
+    """
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0))
+    opts: dict = {"max_restarts": 3, "max_task_retries": 3}
+    if gpus:
+        n, device = config.classifiers or gpus, "cuda"
+        opts.update(num_gpus=1, num_cpus=1)
+    else:
+        n, device = config.classifiers or 1, "cpu"
+        if resources.get("CPU", 0) - n * config.classifier_cpus < 1:
+            raise ValueError(
+                f"{n} classifier(s) x {config.classifier_cpus:g} CPUs leave no CPU for the video "
+                f"workers of a {resources.get('CPU', 0):g}-CPU cluster"
+            )
+        opts.update(num_cpus=config.classifier_cpus)
+    actor = ray.remote(ClassifierActor).options(**opts)
+    return [actor.remote(device) for _ in range(n)]
+
+
+@dataclass
+class SegmentResult:
+    """What one segment worker returns: per-face and per-frame columns, tracks, decode stats."""
+
+    faces: dict[str, np.ndarray]
+    frames: dict[str, np.ndarray]
+    tracks: TrackSummary
+    frame_wh: tuple[int, int] | None
+    lost_s: float
+    corrupt_packets: int
+    analyze_s: float
+    classify_s: float
+
+
+@lru_cache(maxsize=2)
+def _face_stage(detector: str, min_face_px: float, crop_size: int, attention: AttentionConfig):
+    """One FaceStage per worker process and configuration (Ray reuses worker processes)."""
+    from fer_stream.faces.detect import make_detector
+    from fer_stream.lecture import FaceStage
+
+    kwargs = {"min_face_px": min_face_px} if detector == "mtcnn" else {}
+    return FaceStage(make_detector(detector, **kwargs), crop_size=crop_size, attention_cfg=attention)
+
+
+_FACE_COLS = ("frame_index", "pts_s", "track_id", "x1", "y1", "x2", "y2", "det_score")
+_FACE_COLS += ("yaw", "pitch", "roll", "ear", "attentive", "attention")
+_EMPTY_DTYPE = {"frame_index": np.int64, "pts_s": np.float64, "track_id": np.int64, "attentive": np.bool_}
+
+
+@ray.remote(num_cpus=1)
+def _analyze_segment(
+    path: str,
+    k: int,
+    start_s: float,
+    end_s: float | None,
+    config: PipelineConfig,
+    crop_size: int,
+    classifiers: list,
+    weights: list,
+    progress,
+) -> SegmentResult:
+    """Decode ``[start_s, end_s)``, find, track and align faces, classify the crops on the pool."""
+    from fer_stream.lecture import analyze_video
+    from fer_stream.video import DecodeStats
+
+    t0 = time.perf_counter()
+    stage = _face_stage(config.detector, config.min_face_px, crop_size, config.attention)
+    tracker = FaceTracker(config.tracker, first_id=k * SEGMENT_ID_STRIDE + 1)
+    stats = DecodeStats()
+    cols: dict[str, list] = {c: [] for c in _FACE_COLS}
+    frame_rows: dict[str, list] = {"frame_index": [], "pts_s": [], "n_faces": []}
+    crops: list[np.ndarray] = []  # not yet sent
+    n_crops = 0
+    refs: list = []  # classifier calls, in crop order
+    inflight: list = []  # those not known to be finished
+    frame_wh = None
+    pending_frames = pending_faces = 0
+    last_report = time.monotonic()
+
+    def send(final: bool) -> None:
+        nonlocal crops, n_crops, inflight
+        while n_crops >= config.batch_size or (final and n_crops):
+            batch = np.concatenate(crops)
+            head, rest = batch[: config.batch_size], batch[config.batch_size :]
+            # Backpressure: decoding pauses while batches_in_flight calls are outstanding, so the
+            # crops in memory and in the object store stay bounded however fast decoding is.
+            if len(inflight) >= config.batches_in_flight:
+                _, inflight = ray.wait(inflight, num_returns=len(inflight) - config.batches_in_flight + 1)
+            ref = classifiers[(k + len(refs)) % len(classifiers)].predict.remote(weights, head)
+            refs.append(ref)
+            inflight.append(ref)
+            crops, n_crops = ([rest] if len(rest) else []), len(rest)
+
+    for ff in analyze_video(path, stage, tracker, config.sample_fps, start_s, end_s, stats=stats):
+        n = len(ff)
+        frame_wh = ff.frame_wh
+        frame_rows["frame_index"].append(ff.frame_index)
+        frame_rows["pts_s"].append(ff.pts_s)
+        frame_rows["n_faces"].append(n)
+        if n:
+            xyxy = ff.det.xyxy
+            for c, v in (
+                ("frame_index", np.full(n, ff.frame_index, np.int64)),
+                ("pts_s", np.full(n, ff.pts_s)),
+                ("track_id", ff.track_id),
+                ("x1", xyxy[:, 0]),
+                ("y1", xyxy[:, 1]),
+                ("x2", xyxy[:, 2]),
+                ("y2", xyxy[:, 3]),
+                ("det_score", ff.det.score),
+                ("yaw", ff.yaw),
+                ("pitch", ff.pitch),
+                ("roll", ff.roll),
+                ("ear", ff.ear),
+                ("attentive", ff.attentive),
+                ("attention", ff.attention),
+            ):
+                cols[c].append(np.asarray(v))
+            crops.append(ff.crops)
+            n_crops += n
+            send(final=False)
+        pending_frames, pending_faces = pending_frames + 1, pending_faces + n
+        if progress is not None and time.monotonic() - last_report > 1.0:
+            progress.add.remote(pending_frames, pending_faces)
+            pending_frames = pending_faces = 0
+            last_report = time.monotonic()
+    send(final=True)
+    if progress is not None and (pending_frames or pending_faces):
+        progress.add.remote(pending_frames, pending_faces)
+
+    outs = ray.get(refs)
+    classify_s = float(sum(s for _, s in outs))
+    probs = np.concatenate([p for p, _ in outs]) if outs else np.zeros((0, len(FER2013_LABELS)), np.float32)
+    faces = {
+        c: (np.concatenate(v) if v else np.zeros(0, _EMPTY_DTYPE.get(c, np.float32))) for c, v in cols.items()
+    }
+    faces["probs"] = probs
+    frames = {
+        "frame_index": np.asarray(frame_rows["frame_index"], np.int64),
+        "pts_s": np.asarray(frame_rows["pts_s"], np.float64),
+        "n_faces": np.asarray(frame_rows["n_faces"], np.int32),
+    }
+    return SegmentResult(
+        faces,
+        frames,
+        tracker.tracks,
+        frame_wh,
+        stats.lost_s if stats.finished else 0.0,
+        stats.corrupt_packets,
+        time.perf_counter() - t0 - classify_s,
+        classify_s,
+    )
+
+
+# --------------------------------------------------------------------------------------------------
+# Driver
+
+
+@dataclass
+class VideoResult:
+    """The outcome of one input in one run: ``done``, ``failed`` or ``skipped`` (with ``reason``)."""
+
+    path: str
+    status: str
+    video_id: str | None = None
+    error_type: str | None = None
+    error_message: str | None = None
+    sampled_frames: int = 0
+    faces: int = 0
+    students: int = 0
+    wall_s: float = 0.0
+    reason: str = ""
+
+
+@dataclass
+class RunSummary:
+    """A run's outcome. ``exit_code``: 0 every video done or skipped, 3 the run finished but some
+    videos failed, 1 aborted by the first failure (``strict``)."""
+
+    run_id: str
+    output: str
+    config_hash: str
+    model_version: str
+    inputs: int
+    results: list[VideoResult]
+    wall_s: float
+    aborted: bool = False
+
+    def count(self, status: str) -> int:
+        return sum(r.status == status for r in self.results)
+
+    @property
+    def exit_code(self) -> int:
+        if self.aborted:
+            return 1
+        return 3 if self.count("failed") else 0
+
+    def describe(self) -> str:
+        frames = sum(r.sampled_frames for r in self.results)
+        faces = sum(r.faces for r in self.results)
+        not_run = self.inputs - len(self.results)
+        lines = [
+            f"run {self.run_id}: {self.inputs} videos: {self.count('done')} done, "
+            f"{self.count('skipped')} skipped, {self.count('failed')} failed"
+            + (f", {not_run} not analysed (aborted by --strict)" if self.aborted else "")
+            + f"; {frames} frames, {faces} faces in {self.wall_s:.1f} s",
+            f"records: {self.output} (config {self.config_hash}, model {self.model_version})",
+        ]
+        lines += [
+            f"  FAILED {r.path}: {r.error_type}: {r.error_message}" for r in self.results if r.error_type
+        ]
+        return "\n".join(lines)
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
+    """Connect to Ray: ``address`` if given (``auto``: the Ray already running on this machine,
+    ``ray://host:10001``, ``host:6379``), else ``RAY_ADDRESS`` (which ``ray job submit`` sets for the
+    job's driver), else start an embedded Ray inside this process with ``num_cpus`` CPUs.
+
+    The embedded case asks for a new local instance explicitly (``address="local"``): a plain
+    ``ray.init()`` would join whatever ``/tmp/ray/ray_current_cluster`` names, and after a head that
+    was killed rather than stopped it waits minutes for a GCS that is gone.
+
+    Returns ``True`` if this call connected or started Ray (call :func:`disconnect` when done),
+    ``False`` if Ray was already initialised.
+    """
+    if ray.is_initialized():
+        return False
+    if address or os.environ.get("RAY_ADDRESS"):
+        ray.init(address=address)
+    else:
+        ray.init(address="local", num_cpus=num_cpus, include_dashboard=False)
+    return True
+
+
+def disconnect() -> None:
+    """Shut down the Ray connection (and an embedded Ray) :func:`connect` made."""
+    ray.shutdown()
+
+
+def _error(e: BaseException) -> tuple[str, str]:
+    """``(type name, message)`` of an error; the original one when Ray wrapped it in RayTaskError."""
+    if isinstance(e, ray.exceptions.RayTaskError) and getattr(e, "cause", None) is not None:
+        e = e.cause
+    return type(e).__name__, str(e).strip()[:2000]
+
+
+def _utc(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
+
+
+class _Display:
+    """A tqdm bar on a terminal; plain lines every 10 s elsewhere (``ray job logs`` are no terminal)."""
+
+    def __init__(self, total: int, enabled: bool):
+        self.enabled, self.total = enabled, total
+        self.t0 = self.last = time.monotonic()
+        self.bar = None
+        if enabled and sys.stderr.isatty():
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, unit="video", dynamic_ncols=True)
+
+    def update(self, videos: int, frames: int, faces: int) -> None:
+        rate = faces / max(time.monotonic() - self.t0, 1e-9)
+        if self.bar is not None:
+            self.bar.n = videos
+            self.bar.set_postfix(frames=frames, faces_per_s=f"{rate:.1f}", refresh=True)
+        elif self.enabled and time.monotonic() - self.last > 10:
+            print(f"progress: {videos}/{self.total} videos, {frames} frames, {rate:.1f} faces/s", flush=True)
+            self.last = time.monotonic()
+
+    def line(self, text: str) -> None:
+        if self.bar is not None:
+            self.bar.write(text)
+        elif self.enabled:
+            print(text, flush=True)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@dataclass
+class _Video:
+    """Driver-side state of one input video during a run."""
+
+    path: str
+    meta: LectureMeta
+    meta_error: tuple[str, str] | None = None
+    inspect: dict = field(default_factory=dict)
+    segments: list[tuple[float, float | None]] = field(default_factory=list)
+    parts: dict[int, SegmentResult] = field(default_factory=dict)
+    started: float = 0.0
+
+    @property
+    def video_id(self) -> str:
+        # A file that cannot be read at all gets an id from its path, so its failure has a row.
+        return self.inspect.get("video_id") or hashlib.sha256(f"path:{self.path}".encode()).hexdigest()
+
+
+class _Run:
+    """One run's event loop: inspect tasks, then segment tasks as slots free up, records as videos
+    complete. Everything that touches the output folder happens here, on the driver."""
+
+    def __init__(self, output: Path, config: PipelineConfig, force: bool, strict: bool, progress: bool):
+        self.output, self.config, self.force, self.strict = output, config, force, strict
+        self.progress = progress
+        self.model = ModelInfo.load(config.weights)
+        analysis = config.analysis(self.model)
+        self.chash = config_hash(analysis)
+        self.config_json = json.dumps(analysis, sort_keys=True)
+        # column j of the records' p_* is column inv[j] of the weights' output
+        self.inv = np.argsort([FER2013_LABELS.index(x) for x in self.model.labels])
+        self.run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+        self.pending: dict = {}  # ObjectRef -> (kind, video, segment index)
+        self.queue: list[tuple[_Video, int]] = []  # segments waiting for a slot, in video order
+        self.results: dict[str, VideoResult] = {}
+        self.claimed: dict[str, str] = {}  # video_id -> path analysed in this run
+        self.classifiers: list | None = None
+        self.to_inspect: list[_Video] = []  # videos not yet handed to an _inspect task
+        self.aborted = False
+        # Enough segments in flight to keep every CPU busy, few enough that results do not pile up.
+        self.max_segments = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+
+    def execute(self, videos: list[_Video]) -> RunSummary:
+        t0 = time.time()
+        records.remove_stale_temp_files(self.output)
+        done_before = set() if self.force else _done_videos(self.output, self.chash)
+        self.display = _Display(len(videos), self.progress)
+        self.counter = _Progress.remote()
+        try:
+            self.to_inspect = list(videos)
+            self._submit()
+            while self.pending and not self.aborted:
+                ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=0.5)
+                for ref in ready:
+                    if self.aborted or ref not in self.pending:
+                        continue  # cancelled meanwhile by its video's failure
+                    kind, v, k = self.pending.pop(ref)
+                    try:
+                        value = ray.get(ref)
+                    except Exception as e:  # the video's failure, typed (RayTaskError unwrapped)
+                        self._fail(v, _error(e))
+                        continue
+                    if kind == "inspect":
+                        self._inspected(v, value, done_before)
+                    else:
+                        self._segment_done(v, k, value)
+                self._submit()
+                frames, faces = ray.get(self.counter.get.remote())
+                self.display.update(len(self.results), frames, faces)
+        finally:
+            for ref in self.pending:
+                ray.cancel(ref)
+            self.display.close()
+            for actor in self.classifiers or []:
+                ray.kill(actor)  # frees their CPUs/GPUs for the next run on a shared cluster
+            ray.kill(self.counter)
+        return RunSummary(
+            self.run_id,
+            str(self.output),
+            self.chash,
+            self.model.version,
+            len(videos),
+            [self.results[v.path] for v in videos if v.path in self.results],
+            time.time() - t0,
+            self.aborted,
+        )
+
+    def _inspected(self, v: _Video, value: dict, done_before: set[str]) -> None:
+        v.inspect = value
+        vid = value["video_id"]
+        if v.meta_error or value["error"]:
+            self._fail(v, v.meta_error or value["error"])
+        elif vid in self.claimed:
+            self._finish(v, VideoResult(v.path, "skipped", vid, reason=f"same file as {self.claimed[vid]}"))
+        elif vid in done_before:
+            reason = f"done before with config {self.chash} (--force redoes it)"
+            self._finish(v, VideoResult(v.path, "skipped", vid, reason=reason))
+        else:
+            self.claimed[vid] = v.path
+            v.segments = plan_segments(value["info"].duration_s, self.config.segment_s)
+            self.queue.extend((v, k) for k in range(len(v.segments)))
+
+    def _submit(self) -> None:
+        """Top up the tasks in flight: hashing a thousand files first would delay every analysis."""
+        inspecting = sum(kind == "inspect" for kind, _, _ in self.pending.values())
+        while self.to_inspect and inspecting < self.max_segments and not self.aborted:
+            v = self.to_inspect.pop(0)
+            v.started = time.time()
+            self.pending[_inspect.remote(v.path)] = ("inspect", v, 0)
+            inspecting += 1
+        busy = sum(kind == "segment" for kind, _, _ in self.pending.values())
+        while self.queue and busy < self.max_segments and not self.aborted:
+            v, k = self.queue.pop(0)
+            if self.classifiers is None:  # only once there is work: a rerun that skips all starts none
+                self.weights = [ray.put(self.model.blob)]  # nested: passed along unresolved
+                self.classifiers = make_classifiers(self.config)
+                empty = np.zeros((0, self.model.input_size, self.model.input_size), np.uint8)
+                for actor in self.classifiers:  # load the model while the first segments decode
+                    actor.predict.remote(self.weights, empty)
+            start_s, end_s = v.segments[k]
+            ref = _analyze_segment.remote(
+                v.path,
+                k,
+                start_s,
+                end_s,
+                self.config,
+                self.model.input_size,
+                self.classifiers,
+                self.weights,
+                self.counter,
+            )
+            self.pending[ref] = ("segment", v, k)
+            busy += 1
+
+    def _segment_done(self, v: _Video, k: int, part: SegmentResult) -> None:
+        v.parts[k] = part
+        if len(v.parts) == len(v.segments):
+            try:
+                self._complete(v)
+            except (records.RecordsError, OSError) as e:
+                self._fail(v, _error(e))
+
+    def _complete(self, v: _Video) -> None:
+        """Stitch the segments of a video, assign students, write faces/, frames/, then videos/."""
+        cfg, vid, meta = self.config, v.video_id, v.meta
+        parts = [v.parts[k] for k in range(len(v.segments))]
+        # Segments have disjoint track ids; students are merged by seat over the union, so a
+        # student cut at a seam keeps one key.
+        tracks = TrackSummary.concat([p.tracks for p in parts])
+        frame_wh = next((p.frame_wh for p in parts if p.frame_wh), None)
+        keys = assign_students(tracks, frame_wh, cfg.students)
+        faces = {c: np.concatenate([p.faces[c] for p in parts]) for c in parts[0].faces}
+        probs = faces.pop("probs")[:, self.inv]
+        n_faces = len(probs)
+        where = {"video_id": vid, "course": meta.course, "lecture_date": meta.lecture_date}
+        face_cols = {
+            **where,
+            **faces,
+            "student_id": [f"{vid[:8]}-{keys[t]}" if t in keys else None for t in faces["track_id"].tolist()],
+            **{f"p_{label}": probs[:, j] for j, label in enumerate(FER2013_LABELS)},
+            "emotion": np.asarray(FER2013_LABELS, dtype=object)[probs.argmax(1)] if n_faces else [],
+            "model_version": self.model.version,
+        }
+        frame_cols = {**where, **{c: np.concatenate([p.frames[c] for p in parts]) for c in parts[0].frames}}
+        n_frames = len(frame_cols["frame_index"])
+        stem = f"{vid}_{self.chash}"
+        # faces/ and frames/ first, the videos/ row last: a run killed in between leaves the video
+        # not done, and the rerun overwrites these same two files.
+        for name, cols in (("faces", face_cols), ("frames", frame_cols)):
+            table = records.make_table(name, cols)
+            records.write_partition(self.output, name, table, meta.course, meta.lecture_date, stem)
+        students = len(set(keys.values()))
+        row = self._row(
+            v,
+            "done",
+            None,
+            sampled_frames=n_frames,
+            faces=n_faces,
+            students=students,
+            lost_s=float(sum(p.lost_s for p in parts)),
+            corrupt_packets=int(sum(p.corrupt_packets for p in parts)),
+            analyze_s=float(sum(p.analyze_s for p in parts)),
+            classify_s=float(sum(p.classify_s for p in parts)),
+        )
+        result = VideoResult(v.path, "done", vid, None, None, n_frames, n_faces, students, row["wall_s"])
+        self._finish(v, result, row)
+
+    def _fail(self, v: _Video, err: tuple[str, str]) -> None:
+        for ref, (_, other, _) in list(self.pending.items()):
+            if other is v:  # the video's other segments: their work is wasted now
+                ray.cancel(ref)
+                del self.pending[ref]
+        self.queue = [(o, k) for o, k in self.queue if o is not v]
+        row = self._row(v, "failed", err)
+        self._finish(v, VideoResult(v.path, "failed", v.video_id, *err, wall_s=row["wall_s"]), row)
+        self.aborted = self.strict
+
+    def _finish(self, v: _Video, result: VideoResult, row: dict | None = None) -> None:
+        if row is not None:
+            table = records.make_table("videos", row)
+            stem = f"{row['video_id']}_{self.chash}_{self.run_id}"
+            records.write_partition(self.output, "videos", table, v.meta.course, v.meta.lecture_date, stem)
+        self.results[v.path] = result
+        v.parts = {}  # free the segment results
+        if result.status == "failed":
+            self.display.line(f"FAILED  {v.path}: {result.error_type}: {result.error_message}")
+        elif result.status == "skipped":
+            self.display.line(f"skipped {v.path}: {result.reason}")
+        else:
+            self.display.line(
+                f"done    {v.path}: {result.sampled_frames} frames, {result.faces} faces, "
+                f"{result.students} students, {result.wall_s:.1f} s"
+            )
+
+    def _row(self, v: _Video, status: str, err: tuple[str, str] | None, **counts) -> dict:
+        """The videos/ row of ``v`` (counts and timings of a done video in ``counts``)."""
+        ins, info, now = v.inspect, v.inspect.get("info"), time.time()
+        return {
+            "video_id": v.video_id,
+            "course": v.meta.course,
+            "lecture_date": v.meta.lecture_date,
+            "path": v.path,
+            "file_size": ins.get("file_size"),
+            "file_mtime": _utc(ins.get("file_mtime")),
+            "meta_source": v.meta.source,
+            "status": status,
+            "error_type": err[0] if err else None,
+            "error_message": err[1] if err else None,
+            "duration_s": info.duration_s if info else None,
+            "width": info.frame_shape[1] if info else None,
+            "height": info.frame_shape[0] if info else None,
+            "sample_fps": self.config.sample_fps,
+            "sampled_frames": None,
+            "faces": None,
+            "students": None,
+            "segments": len(v.segments) or None,
+            "lost_s": None,
+            "corrupt_packets": None,
+            "model_version": self.model.version,
+            "pipeline_version": PIPELINE_VERSION,
+            "config_hash": self.chash,
+            "config_json": self.config_json,
+            "run_id": self.run_id,
+            "started_at": _utc(v.started),
+            "finished_at": _utc(now),
+            "wall_s": now - v.started,
+            "hash_s": ins.get("hash_s"),
+            "analyze_s": None,
+            "classify_s": None,
+            **counts,
+        }
+
+
+def _done_videos(output: Path, chash: str) -> set[str]:
+    """video_ids with a ``done`` row for config hash ``chash`` in ``output/videos``."""
+    import pyarrow.compute as pc
+
+    done = (pc.field("config_hash") == chash) & (pc.field("status") == "done")
+    return set(
+        records.read(output, "videos", columns=["video_id"], filter=done).column("video_id").to_pylist()
+    )
+
+
+def run(
+    inputs: Sequence[str | os.PathLike],
+    output: str | os.PathLike,
+    config: PipelineConfig | None = None,
+    *,
+    force: bool = False,
+    strict: bool = False,
+    progress: bool = True,
+) -> RunSummary:
+    """Analyse lecture videos into records under ``output`` on Ray (:func:`connect` first, or an
+    embedded Ray is started).
+
+    Args:
+        inputs: files, folders and globs (:func:`discover_videos`).
+        output: folder of the ``faces/``, ``frames/`` and ``videos/`` tables, written by this process
+            (the driver); the videos must be readable at the same paths by every Ray worker.
+        config: what to compute and how to spread it.
+        force: re-analyse videos already ``done`` for this config hash.
+        strict: the first failed video aborts the run (outstanding work is cancelled).
+        progress: a progress bar (periodic lines when stderr is no terminal) and a line per video.
+
+    Returns:
+        a :class:`RunSummary`. Failed videos are in it and in ``videos/``; nothing is raised for them.
+        Raises for a bad run: inputs that do not exist, unusable weights.
+    """
+    config = config or PipelineConfig()
+    if not ray.is_initialized():
+        connect()
+    videos = []
+    for path, root in discover_videos(inputs):
+        try:
+            videos.append(_Video(str(path), lecture_metadata(path, root)))
+        except MetadataError as e:
+            fallback = LectureMeta("unknown", date.fromtimestamp(path.stat().st_mtime), "fallback")
+            videos.append(_Video(str(path), fallback, meta_error=_error(e)))
+    return _Run(Path(output).resolve(), config, force, strict, progress).execute(videos)

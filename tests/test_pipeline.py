@@ -1,0 +1,446 @@
+"""The Ray pipeline: inputs and course/date metadata (plain Python), then whole runs on an embedded
+Ray (records, failures, idempotency, segments, actor restarts) and through `ray job submit`."""
+
+import dataclasses
+import importlib.util
+import json
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from datetime import date
+from pathlib import Path
+
+import av
+import numpy as np
+import pyarrow.compute as pc
+import pytest
+
+ray = pytest.importorskip("ray", reason="the pipeline needs ray: pip install 'ray[default]'")
+
+from fer_stream import pipeline, records  # noqa: E402
+from fer_stream.labels import FER2013_LABELS  # noqa: E402
+from fer_stream.models import build, checkpoint  # noqa: E402
+from tests.conftest import ROOT, shared  # noqa: E402
+
+_spec = importlib.util.spec_from_file_location("analyze_lectures", ROOT / "jobs" / "analyze_lectures.py")
+job = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(job)
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers and fixtures
+
+
+def write_clip(path: Path, seconds: float = 1.0, fps: int = 10, size=(160, 120)) -> Path:
+    """A tiny H.264 clip of a moving gradient (no faces)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    w, h = size
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = w, h, "yuv420p"
+        for i in range(int(seconds * fps)):
+            img = np.zeros((h, w, 3), np.uint8)
+            img[..., 0] = (np.arange(w)[None, :] + 7 * i) % 256
+            img[..., 1] = np.arange(h)[:, None] % 256
+            for packet in stream.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def smoke_weights(tmp_path_factory) -> Path:
+    """Untrained 'smoke' network weights: the tests check records, not accuracy."""
+    path = tmp_path_factory.mktemp("weights") / "smoke.pt"
+    meta = checkpoint.make_meta(FER2013_LABELS, 0.5, 0.25, version="test-smoke")
+    return checkpoint.save(path, build("smoke").eval(), meta)
+
+
+@pytest.fixture(scope="module")
+def ray_local():
+    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 << 20)
+    yield
+    ray.shutdown()
+
+
+@pytest.fixture
+def config(smoke_weights) -> pipeline.PipelineConfig:
+    return pipeline.PipelineConfig(weights=str(smoke_weights), sample_fps=2.0)
+
+
+def files_of(output: Path) -> dict[str, tuple[int, int]]:
+    """Every file under output: relative path -> (inode, mtime_ns), to tell rewrites apart."""
+    return {
+        str(p.relative_to(output)): (p.stat().st_ino, p.stat().st_mtime_ns)
+        for p in output.rglob("*")
+        if p.is_file() and "demo_input" not in p.parts
+    }
+
+
+def video_rows(output: Path) -> list[dict]:
+    return records.read(output, "videos").to_pylist()
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs and metadata (no Ray)
+
+
+def test_discover_videos_folders_globs_and_files(tmp_path):
+    (tmp_path / "a" / "b").mkdir(parents=True)
+    for name in ["a/x.mp4", "a/b/y.MOV", "a/notes.txt", "a/.hidden.mp4", "a/b/videos.csv"]:
+        (tmp_path / name).write_bytes(b"")
+    root = (tmp_path / "a").resolve()
+    found = pipeline.discover_videos([tmp_path / "a"])
+    assert [p.relative_to(root).as_posix() for p, _ in found] == ["b/y.MOV", "x.mp4"]
+    assert all(r == root for _, r in found)
+    # a glob, a named file of any extension, duplicates collapse
+    found = pipeline.discover_videos(
+        [str(tmp_path / "a" / "*.mp4"), tmp_path / "a" / "notes.txt", root / "x.mp4"]
+    )
+    assert [p.name for p, _ in found] == ["notes.txt", "x.mp4"]
+    with pytest.raises(FileNotFoundError):
+        pipeline.discover_videos([tmp_path / "missing.mp4"])
+    with pytest.raises(FileNotFoundError):
+        pipeline.discover_videos([str(tmp_path / "*.mkv")])
+
+
+def test_course_and_date_from_sidecars_path_or_fallback(tmp_path):
+    v = tmp_path / "in" / "ML101" / "2024-03-05_intro.mp4"
+    v.parent.mkdir(parents=True)
+    v.write_bytes(b"")
+    root = tmp_path / "in"
+    assert pipeline.lecture_metadata(v, root) == pipeline.LectureMeta("ML101", date(2024, 3, 5), "path")
+    # videos.csv in a parent folder up to the root; paths relative to the csv
+    (root / "videos.csv").write_text(
+        "path,course,lecture_date\nML101/2024-03-05_intro.mp4,BIO-2,2024-04-01\n"
+    )
+    assert pipeline.lecture_metadata(v, root) == pipeline.LectureMeta("BIO-2", date(2024, 4, 1), "csv")
+    # <video>.json next to the video wins; a missing key falls through to the next source
+    v.with_suffix(".json").write_text(json.dumps({"course": "CHEM1"}))
+    assert pipeline.lecture_metadata(v, root) == pipeline.LectureMeta("CHEM1", date(2024, 4, 1), "json+csv")
+    Path(str(v) + ".json").write_text(json.dumps({"lecture_date": "2023-12-24x"}))
+    with pytest.raises(pipeline.MetadataError, match="YYYY-MM-DD"):
+        pipeline.lecture_metadata(v, root)
+    # no convention: course unknown, date of the file's mtime
+    w = tmp_path / "in" / "Some Folder" / "talk.mp4"
+    w.parent.mkdir()
+    w.write_bytes(b"")
+    os.utime(w, (1_700_000_000, 1_700_000_000))
+    meta = pipeline.lecture_metadata(w, root)
+    assert (meta.course, meta.lecture_date, meta.source) == (
+        "unknown",
+        date.fromtimestamp(1_700_000_000),
+        "fallback",
+    )
+    # a dated name in a folder that is no valid course name: only the date is taken
+    x = w.with_name("2024-05-06.mp4")
+    x.write_bytes(b"")
+    assert pipeline.lecture_metadata(x, root).course == "unknown"
+
+
+def test_segments_cover_the_video():
+    assert pipeline.plan_segments(0.0, 600) == [(0.0, None)]
+    assert pipeline.plan_segments(5.0, 600) == [(0.0, None)]
+    assert pipeline.plan_segments(19.7, 10) == [(0.0, 9.85), (9.85, None)]
+    segs = pipeline.plan_segments(7200.0, 600)
+    assert len(segs) == 12 and segs[-1][1] is None and all(a[1] == b[0] for a, b in zip(segs, segs[1:]))
+
+
+def test_config_hash_covers_what_changes_records_only(smoke_weights):
+    model = pipeline.ModelInfo.load(str(smoke_weights))
+    h = lambda **kw: pipeline.config_hash(pipeline.PipelineConfig(**kw).analysis(model))
+    assert h() == h(batch_size=64, segment_s=30, classifiers=3)  # how, not what
+    assert h() != h(sample_fps=1.0) and h() != h(min_face_px=40)
+    assert len(h()) == 16
+
+
+def test_weights_must_have_the_fer2013_labels(tmp_path):
+    meta = checkpoint.make_meta(("a", "b", "c", "d", "e", "f", "g"), 0.5, 0.25, version="x")
+    path = checkpoint.save(tmp_path / "w.pt", build("smoke", num_classes=7).eval(), meta)
+    with pytest.raises(ValueError, match="FER2013"):
+        pipeline.ModelInfo.load(str(path))
+
+
+# --------------------------------------------------------------------------------------------------
+# Runs on an embedded Ray
+
+
+def test_demo_clip_records_then_rerun_is_a_no_op_and_force_rewrites(ray_local, config, tmp_path):
+    pytest.importorskip("skimage", reason="the demo clip needs scikit-image (the demo extra)")
+    from fer_stream.demo import make_demo_clip
+
+    clip = make_demo_clip(tmp_path / "in" / "demo" / "2024-03-05_lecture.mp4", seconds=2.0, fps=10)
+    out = tmp_path / "out"
+    s = pipeline.run([clip], out, config, progress=False)
+    assert s.exit_code == 0 and [r.status for r in s.results] == ["done"], s.describe()
+
+    (row,) = video_rows(out)
+    vid = row["video_id"]
+    assert row["status"] == "done" and row["course"] == "demo" and row["lecture_date"] == date(2024, 3, 5)
+    assert len(vid) == 64 and vid == pipeline.content_hash(clip)
+    frames = records.read(out, "frames")
+    faces = records.read(out, "faces")
+    # 2 s at 2 fps: t = 0, 0.5, 1, 1.5
+    assert frames.num_rows == row["sampled_frames"] == 4
+    assert frames.column("pts_s").to_pylist() == [0.0, 0.5, 1.0, 1.5]
+    assert faces.num_rows == row["faces"] == sum(frames.column("n_faces").to_pylist())
+    probs = np.stack([faces.column(f"p_{x}").to_numpy() for x in FER2013_LABELS], 1)
+    np.testing.assert_allclose(probs.sum(1), 1.0, atol=1e-4)
+    assert faces.column("emotion").to_pylist() == [FER2013_LABELS[i] for i in probs.argmax(1)]
+    sids = set(faces.column("student_id").drop_null().to_pylist())
+    assert 14 <= len(sids) == row["students"] <= 19  # 18 seated + the astronaut; tiny faces may be missed
+    assert all(re.fullmatch(rf"{vid[:8]}-s\d{{3}}", s) for s in sids)
+    assert set(faces.column("model_version").to_pylist()) == {"test-smoke"}
+    assert json.loads(row["config_json"])["sample_fps"] == 2.0
+    before = files_of(out)
+    assert sorted(Path(p).parts[0] for p in before) == ["faces", "frames", "videos"]
+
+    # rerun: nothing analysed, nothing written
+    s = pipeline.run([clip], out, config, progress=False)
+    assert [r.status for r in s.results] == ["skipped"] and s.exit_code == 0
+    assert files_of(out) == before
+
+    # --force: the same two record files, rewritten; one more videos/ row (this run's)
+    s = pipeline.run([clip], out, config, force=True, progress=False)
+    assert [r.status for r in s.results] == ["done"]
+    after = files_of(out)
+    for name in before:
+        if name.startswith(("faces", "frames")):
+            assert after[name] != before[name], name  # a new file (atomic replace) under the same name
+    assert len(after) == len(before) + 1
+    assert records.read(out, "faces").num_rows == faces.num_rows  # no duplicates
+    assert [r["status"] for r in video_rows(out)] == ["done", "done"]
+
+
+def test_records_do_not_depend_on_batching(ray_local, config, tmp_path):
+    """Tiny batches, one in flight: every probability row still belongs to its face row."""
+    pytest.importorskip("skimage", reason="the demo clip needs scikit-image (the demo extra)")
+    from fer_stream.demo import make_demo_clip
+
+    clip = make_demo_clip(tmp_path / "demo.mp4", seconds=1.0, fps=10)
+    small = dataclasses.replace(config, batch_size=5, batches_in_flight=1)
+    for name, cfg in (("big", config), ("small", small)):
+        assert pipeline.run([clip], tmp_path / name, cfg, progress=False).exit_code == 0
+    big, small = records.read(tmp_path / "big", "faces"), records.read(tmp_path / "small", "faces")
+    assert big.num_rows == small.num_rows > 10
+    p = lambda t: np.stack([t.column(f"p_{x}").to_numpy() for x in FER2013_LABELS], 1)
+    np.testing.assert_allclose(p(big), p(small), atol=1e-5)
+
+
+def test_single_face_clip_is_one_student(ray_local, config, tmp_path):
+    s = pipeline.run([shared("videos/single_face.mp4")], tmp_path, config, progress=False)
+    assert s.exit_code == 0, s.describe()
+    faces, frames = records.read(tmp_path, "faces"), records.read(tmp_path, "frames")
+    assert frames.num_rows == 5  # 2.4 s at 2 fps
+    assert len(set(faces.column("student_id").to_pylist())) == 1  # one key, never null
+    n = np.array(frames.column("n_faces").to_pylist())
+    assert (n > 0).mean() >= 0.6 and n.max() == 1
+
+
+def test_no_face_clip_is_done_with_zero_faces(ray_local, config, tmp_path):
+    s = pipeline.run([shared("videos/no_face.mp4")], tmp_path, config, progress=False)
+    (row,) = video_rows(tmp_path)
+    assert s.exit_code == 0 and row["status"] == "done" and row["faces"] == 0 and row["students"] == 0
+    assert records.read(tmp_path, "faces").num_rows == 0  # an empty file: "no faces" is recorded
+    assert records.read(tmp_path, "frames").num_rows == row["sampled_frames"] >= 7
+
+
+def test_bad_file_fails_typed_the_batch_goes_on_and_the_exit_code_says_so(
+    ray_local, smoke_weights, tmp_path, capsys
+):
+    inp = tmp_path / "in"
+    write_clip(inp / "ML101" / "2024-03-05_a.mp4")
+    (inp / "notes.mp4").write_text("this is a text file, not a video\n")
+    write_clip(inp / "b.mp4", seconds=0.5)
+    (inp / "b.json").write_text('{"lecture_date": "March 5th"}')  # a bad sidecar fails its video only
+    args = ["--input", str(inp), "--weights", str(smoke_weights), "--quiet"]
+    assert job.main([*args, "--output", str(tmp_path / "out")]) == 3
+    assert "1 done, 0 skipped, 2 failed" in capsys.readouterr().out
+    rows = {Path(r["path"]).name: r for r in video_rows(tmp_path / "out")}
+    assert rows["2024-03-05_a.mp4"]["status"] == "done"
+    bad = rows["notes.mp4"]
+    assert (bad["status"], bad["error_type"]) == ("failed", "NotAVideoError")
+    assert "notes.mp4" in bad["error_message"] and bad["video_id"] == pipeline.content_hash(inp / "notes.mp4")
+    assert (rows["b.mp4"]["error_type"], rows["b.mp4"]["course"]) == ("MetadataError", "unknown")
+    assert "March 5th" in rows["b.mp4"]["error_message"]
+    # the failures are not "done": a rerun tries them again, and skips the good one
+    assert job.main([*args, "--output", str(tmp_path / "out")]) == 3
+    assert "0 done, 1 skipped, 2 failed" in capsys.readouterr().out
+    # --strict: the first failure aborts the run, exit 1
+    assert job.main([*args, "--output", str(tmp_path / "strict"), "--strict"]) == 1
+    assert "aborted" in capsys.readouterr().out
+    assert "NotAVideoError" in {r["error_type"] for r in video_rows(tmp_path / "strict")}
+    # a bad run (no such weights) is an error before any video
+    assert job.main([*args[:2], "--output", str(tmp_path / "x"), "--weights", str(tmp_path / "no.pt")]) == 1
+
+
+def test_two_segments_give_the_same_frames_and_students_as_one(ray_local, config, tmp_path):
+    clip = shared("videos/WolfgangLanger_Pexels.mp4")  # 19.7 s
+    one = pipeline.PipelineConfig(weights=config.weights, sample_fps=1.0, segment_s=600)
+    two = pipeline.PipelineConfig(weights=config.weights, sample_fps=1.0, segment_s=10)
+    assert pipeline.run([clip], tmp_path / "one", one, progress=False).exit_code == 0
+    assert pipeline.run([clip], tmp_path / "two", two, progress=False).exit_code == 0
+    (r1,), (r2,) = video_rows(tmp_path / "one"), video_rows(tmp_path / "two")
+    assert (r1["segments"], r2["segments"]) == (1, 2)
+    assert r1["config_hash"] == r2["config_hash"]  # segmenting is how, not what
+    f1, f2 = records.read(tmp_path / "one", "frames"), records.read(tmp_path / "two", "frames")
+    assert f1.column("frame_index").to_pylist() == f2.column("frame_index").to_pylist()  # seam-free
+    assert r1["faces"] == r2["faces"] and r1["students"] == r2["students"] == 1
+    tracks = records.read(tmp_path / "two", "faces").column("track_id").to_numpy()
+    assert tracks.min() < pipeline.SEGMENT_ID_STRIDE < tracks.max()  # both segments found her
+    assert len(set(records.read(tmp_path / "two", "faces").column("student_id").to_pylist())) == 1
+
+
+def test_a_run_killed_mid_batch_then_rerun_leaves_each_record_once(ray_local, smoke_weights, tmp_path):
+    inp, out = tmp_path / "in", tmp_path / "out"
+    inp.mkdir()
+    shutil.copy(shared("videos/single_face.mp4"), inp / "a.mp4")
+    shutil.copy(shared("videos/WolfgangLanger_Pexels.mp4"), inp / "b.mp4")  # 19.7 s: still running
+    args = ["--input", str(inp), "--output", str(out), "--weights", str(smoke_weights), "--quiet"]
+    env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
+    # its own embedded Ray, in its own process group: SIGKILL takes the driver and its Ray down
+    proc = subprocess.Popen(
+        [sys.executable, str(ROOT / "jobs" / "analyze_lectures.py"), *args, "--num-cpus", "2"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while not list((out / "videos").rglob("*.parquet")):  # the first video is done
+            assert proc.poll() is None and time.monotonic() < deadline, "the run ended before the kill"
+            time.sleep(0.2)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    killed = [r["path"] for r in video_rows(out)]
+    assert job.main(args) == 0  # the rerun (on this test's Ray) finishes the batch
+    rows = video_rows(out)
+    assert sorted(r["path"] for r in rows if r["status"] == "done") == sorted(str(p) for p in inp.iterdir())
+    assert len(rows) == 2 and len(killed) == 1  # one row per video: the killed run's, then the rerun's
+    frames, faces = records.read(out, "frames"), records.read(out, "faces")
+    keys = list(zip(frames.column("video_id").to_pylist(), frames.column("frame_index").to_pylist()))
+    assert len(keys) == len(set(keys))  # no duplicates
+    for r in rows:  # no loss: each video's records are all there
+        assert frames.filter(pc.field("video_id") == r["video_id"]).num_rows == r["sampled_frames"] > 0
+        assert faces.filter(pc.field("video_id") == r["video_id"]).num_rows == r["faces"]
+    visible = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]
+    assert len(visible) == 2 + 2 + 2  # faces/, frames/, videos/: one file per video each
+
+
+def test_a_killed_classifier_restarts_and_its_batch_is_retried(ray_local, config):
+    model = pipeline.ModelInfo.load(config.weights)
+    weights = [ray.put(model.blob)]
+    (actor,) = pipeline.make_classifiers(config)
+    try:
+        crops = np.random.default_rng(0).integers(0, 256, (3000, 48, 48), dtype=np.uint8)
+        ray.get(actor.predict.remote(weights, crops[:1]))
+        before = ray.get(actor.info.remote())
+        assert before["threads"] == 1 and before["device"] == "cpu"  # torch threads = CPUs held
+        call = actor.predict.remote(weights, crops)
+        ray.kill(actor, no_restart=False)  # the process dies with the call in flight or queued
+        probs, _ = ray.get(call, timeout=120)
+        assert probs.shape == (3000, 7) and np.allclose(probs.sum(1), 1, atol=1e-4)
+        assert ray.get(actor.info.remote())["pid"] != before["pid"]
+    finally:
+        ray.kill(actor)
+
+
+def test_default_weights_end_to_end(ray_local, tmp_path):
+    if not checkpoint.builtin_path("default").exists():
+        pytest.skip("fer_stream/models/weights/default.pt is not trained yet (python -m training.train ...)")
+    s = pipeline.run([shared("videos/single_face.mp4")], tmp_path, pipeline.PipelineConfig(), progress=False)
+    assert s.exit_code == 0, s.describe()
+    (row,) = video_rows(tmp_path)
+    assert row["model_version"] == checkpoint.load("default").version and row["students"] == 1
+
+
+# --------------------------------------------------------------------------------------------------
+# ray job submit against a real head (its own Ray, token auth as Ray 2.60 enables by default)
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_job_submit_against_a_real_head(smoke_weights, tmp_path):
+    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
+    port, dash, agent, client = _free_port(), _free_port(), _free_port(), _free_port()
+    token = secrets.token_hex(32)
+    # The head and the submitting client share the token; the job's driver inherits the head's env.
+    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
+    env.pop("RAY_ADDRESS", None)
+    clip = write_clip(tmp_path / "in" / "ML101" / "2024-03-05_a.mp4")
+    out = tmp_path / "out"
+    log = open(tmp_path / "head.log", "w")
+    # Its own short temp dir (socket paths are limited to ~107 characters): the head's address file
+    # goes there, not to /tmp/ray/ray_current_cluster where other ray.init() calls would find it.
+    temp_dir = tempfile.mkdtemp(prefix="rayh", dir="/tmp")
+    # Free ports for everything with a fixed default: an embedded Ray on this machine (the other
+    # tests') already holds the dashboard agent's default port 52365, and its head would never get an
+    # agent to run jobs ("No available agent to submit job").
+    # --block keeps `ray start` in the foreground: the head's processes stay in this process group,
+    # so the test stops exactly them (not every Ray on the machine, as `ray stop` would).
+    head = subprocess.Popen(
+        [*ray_cli, "start", "--head", "--block", "--temp-dir", temp_dir, "--num-cpus", "2",
+         "--port", str(port), "--dashboard-port", str(dash), "--dashboard-host", "127.0.0.1",
+         "--include-dashboard", "true", "--dashboard-agent-listen-port", str(agent),
+         "--ray-client-server-port", str(client),
+         "--object-store-memory", str(256 << 20), "--disable-usage-stats"],
+        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                req = urllib.request.Request(
+                    f"http://127.0.0.1:{dash}/api/version", headers={"Authorization": f"Bearer {token}"}
+                )
+                urllib.request.urlopen(req, timeout=2)
+                break
+            except (urllib.error.URLError, ConnectionError, OSError):
+                assert head.poll() is None, (tmp_path / "head.log").read_text()[-3000:]
+                assert time.monotonic() < deadline, "the head's job server did not come up in 120 s"
+                time.sleep(1)
+        submit = [
+            *ray_cli, "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", str(ROOT),
+            "--", "python", "jobs/analyze_lectures.py", "--input", str(tmp_path / "in"), "--output", str(out),
+            "--weights", str(smoke_weights), "--quiet",
+        ]  # fmt: skip
+        while True:  # the job server answers before the node's agent has registered with it
+            r = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=300)
+            if "No available agent" not in r.stderr or time.monotonic() > deadline:
+                break
+            time.sleep(2)
+        assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+        assert "1 done, 0 skipped, 0 failed" in r.stdout
+        (row,) = video_rows(out)
+        assert row["status"] == "done" and row["course"] == "ML101" and row["path"] == str(clip.resolve())
+        assert records.read(out, "frames").num_rows == row["sampled_frames"] == 2
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        try:
+            head.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(head.pid, signal.SIGKILL)
+            head.wait(10)
+        time.sleep(1)
+        try:
+            os.killpg(head.pid, signal.SIGKILL)  # anything of the group still alive
+        except ProcessLookupError:
+            pass
+        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+    done = (pc.field("status") == "done") & (pc.field("course") == "ML101")
+    assert records.read(out, "videos", filter=done).num_rows == 1
