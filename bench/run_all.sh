@@ -8,3 +8,4 @@ python bench/decode.py --seconds 30 --repeat 3 --json bench/results/decode.json
 python bench/detect.py --threads 2 --json bench/results/detect.json
 python -m bench.landmarks --json bench/results/landmarks.json
 python bench/classifier.py --threads 2 --repeat 5 --json bench/results/classifier.json
+python bench/pipeline.py --seconds 60 --fps 2 --memory-seconds 10,120 --repeat 1 --json bench/results/pipeline.json

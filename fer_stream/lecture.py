@@ -125,12 +125,14 @@ def analyze_video(
     end_s: float | None = None,
     batch_frames: int = 4,
     stats: DecodeStats | None = None,
+    decode_threads: int = 0,
 ) -> Iterator[FrameFaces]:
     """Decode ``[start_s, end_s)`` at ``sample_fps``, find faces, track them; lazily, in constant memory.
 
     Frames go to the detector ``batch_frames`` at a time (MTCNN batches its networks over frames).
     Every sampled frame is yielded, with zero faces too, so absence stays visible.
     Video errors (``fer_stream.video.VideoError``) propagate; ``stats`` reports truncation.
+    ``decode_threads``: FFmpeg decoder threads (0: one per core; 1 for many workers on one node).
     """
     batch: list[tuple[int, float, np.ndarray]] = []
 
@@ -141,7 +143,9 @@ def analyze_video(
             yield ff
         batch.clear()
 
-    for frame_index, pts_s, image in iter_frames(path, sample_fps, start_s, end_s, stats=stats):
+    for frame_index, pts_s, image in iter_frames(
+        path, sample_fps, start_s, end_s, stats=stats, threads=decode_threads
+    ):
         batch.append((frame_index, pts_s, image))
         if len(batch) >= batch_frames:
             yield from flush()

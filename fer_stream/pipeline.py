@@ -506,7 +506,9 @@ def _analyze_segment(
             inflight.append(ref)
             crops, n_crops = ([rest] if len(rest) else []), len(rest)
 
-    for ff in analyze_video(path, stage, tracker, config.sample_fps, start_s, end_s, stats=stats):
+    for ff in analyze_video(
+        path, stage, tracker, config.sample_fps, start_s, end_s, stats=stats, decode_threads=1
+    ):
         n = len(ff)
         frame_wh = ff.frame_wh
         frame_rows["frame_index"].append(ff.frame_index)
