@@ -27,6 +27,8 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
+from fer_stream.faces.landmarks import five_from_68
+
 DEFAULT_MARGIN = 0.15
 # The FER2013 template as fractions of the crop side at DEFAULT_MARGIN (see the module docstring).
 EYE_Y = 0.39  # eye midpoint, from the top
@@ -39,9 +41,6 @@ MAX_CUE_BIAS = 1.06
 BOX_SCALE = 1.03  # crop side / box side
 BOX_DY = -0.06  # crop centre - box centre, in box sides (negative: up)
 
-_EYES_68 = (slice(36, 42), slice(42, 48))
-_MOUTH_68 = (48, 54)
-
 
 def _eyes_mouth(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Image-left eye, image-right eye, mouth midpoint ``(N, 2)`` each from 2, 5 or 68 points."""
@@ -49,11 +48,9 @@ def _eyes_mouth(points: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]
     if pts.ndim != 3 or pts.shape[2] != 2 or pts.shape[1] not in (2, 5, 68):
         raise ValueError(f"eyes_or_landmarks must be (N,2,2), (N,5,2) or (N,68,2), got {pts.shape}")
     if pts.shape[1] == 68:
-        left, right = (pts[:, s].mean(1) for s in _EYES_68)
-        mouth = pts[:, list(_MOUTH_68)].mean(1)
-    else:
-        left, right = pts[:, 0], pts[:, 1]
-        mouth = pts[:, 3:5].mean(1) if pts.shape[1] == 5 else np.full_like(left, np.nan)
+        pts = five_from_68(pts).astype(np.float64)
+    left, right = pts[:, 0], pts[:, 1]
+    mouth = pts[:, 3:5].mean(1) if pts.shape[1] == 5 else np.full_like(left, np.nan)
     return left, right, mouth
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_stream.faces.detections import Detections
+from fer_stream.faces.detections import Detections, iou_matrix
 
 DETECTORS = ("mtcnn", "hog")
 
@@ -72,22 +72,6 @@ def make_detector(name: str = "mtcnn", **kwargs):
     if name == "hog":
         return HOGDetector(**kwargs)
     raise ValueError(f"unknown face detector {name!r}; choose one of {DETECTORS}")
-
-
-def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection over union of every box in ``a (N, 4)`` with every box in ``b (M, 4)`` (xyxy).
-
-    Returns ``(N, M)`` float64 in [0, 1]; empty boxes have IoU 0 with everything.
-    """
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = (rb - lt).clip(0).prod(-1)
-    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(-1)
-    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 def match_boxes(pred_xyxy: np.ndarray, true_xyxy: np.ndarray, iou: float = 0.4) -> tuple[int, int, int]:

@@ -51,3 +51,19 @@ class Detections:
     def wh(self) -> np.ndarray:
         """``(N, 2)`` box width and height in pixels."""
         return self.xyxy[:, 2:] - self.xyxy[:, :2]
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a (N, 4)`` with every box in ``b (M, 4)`` (xyxy).
+
+    Returns ``(N, M)`` float64 in [0, 1]; empty boxes have IoU 0 with everything.
+    """
+    a = np.asarray(a, np.float64).reshape(-1, 4)
+    b = np.asarray(b, np.float64).reshape(-1, 4)
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = (rb - lt).clip(0).prod(-1)
+    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(-1)
+    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(-1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from fer_stream.faces.detections import Detections
+from fer_stream.faces.detections import Detections, iou_matrix
 
 _INFEASIBLE = 1e6  # cost of a gated-out pair; far above any feasible cost (< 1 + centre_gate)
 
@@ -156,13 +156,9 @@ def _cxcywh(xyxy: np.ndarray) -> np.ndarray:
     return np.concatenate([(xyxy[:, :2] + xyxy[:, 2:]) / 2, xyxy[:, 2:] - xyxy[:, :2]], axis=1)
 
 
-def _iou_cxcywh(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``(A, 4)`` x ``(B, 4)`` centre/size boxes -> ``(A, B)`` intersection over union."""
-    a1, a2 = a[:, None, :2] - a[:, None, 2:] / 2, a[:, None, :2] + a[:, None, 2:] / 2
-    b1, b2 = b[None, :, :2] - b[None, :, 2:] / 2, b[None, :, :2] + b[None, :, 2:] / 2
-    inter = np.prod(np.clip(np.minimum(a2, b2) - np.maximum(a1, b1), 0, None), axis=-1)
-    union = np.prod(a[:, None, 2:], -1) + np.prod(b[None, :, 2:], -1) - inter
-    return inter / np.maximum(union, 1e-9)
+def _xyxy(cxcywh: np.ndarray) -> np.ndarray:
+    """``(N, 4)`` centre x, centre y, width, height -> x1, y1, x2, y2."""
+    return np.concatenate([cxcywh[:, :2] - cxcywh[:, 2:] / 2, cxcywh[:, :2] + cxcywh[:, 2:] / 2], axis=1)
 
 
 def association_cost(pred: np.ndarray, det: np.ndarray, config: TrackerConfig) -> np.ndarray:
@@ -176,7 +172,7 @@ def association_cost(pred: np.ndarray, det: np.ndarray, config: TrackerConfig) -
         the gates (IoU >= ``iou_gate`` or distance <= ``centre_gate`` face widths, and widths
         within ``max_size_ratio``), else ``_INFEASIBLE``.
     """
-    iou = _iou_cxcywh(pred, det)
+    iou = iou_matrix(_xyxy(pred), _xyxy(det))
     width = (pred[:, None, 2] + det[None, :, 2]) / 2
     dist = np.linalg.norm(pred[:, None, :2] - det[None, :, :2], axis=-1) / np.maximum(width, 1e-9)
     ratio = np.maximum(pred[:, None, 2], det[None, :, 2]) / np.maximum(
