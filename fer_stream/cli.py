@@ -137,9 +137,19 @@ def _demo(a) -> int:
     return 0 if rows else 1
 
 
+# Subcommands that live beside their library code: each module has ``register(subparsers)``,
+# which adds its parser(s) and sets ``func`` (taking the parsed args, returning the exit code).
+# Keep heavy imports inside ``func`` so that ``fer-stream --help`` stays fast.
+COMMAND_MODULES: tuple[str, ...] = ()
+
+
 def main(argv=None) -> int:
+    import importlib
+
     ap = argparse.ArgumentParser(prog="fer-stream", description=__doc__)
     sub = ap.add_subparsers(dest="cmd", required=True)
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
     p = sub.add_parser("models", help="list the built-in emotion models and their metrics")
     p.set_defaults(func=_models)
     p = sub.add_parser("classify", help="classify face crops (image files), one JSON line each")

@@ -14,7 +14,7 @@ separately and composed (no god object)::
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
 import cv2
@@ -126,6 +126,7 @@ def analyze_video(
     batch_frames: int = 4,
     stats: DecodeStats | None = None,
     decode_threads: int = 0,
+    on_frame: Callable[[FrameFaces, np.ndarray], None] | None = None,
 ) -> Iterator[FrameFaces]:
     """Decode ``[start_s, end_s)`` at ``sample_fps``, find faces, track them; lazily, in constant memory.
 
@@ -133,13 +134,17 @@ def analyze_video(
     Every sampled frame is yielded, with zero faces too, so absence stays visible.
     Video errors (``fer_stream.video.VideoError``) propagate; ``stats`` reports truncation.
     ``decode_threads``: FFmpeg decoder threads (0: one per core; 1 for many workers on one node).
+    ``on_frame(ff, rgb)``: called with each tracked frame and its RGB image before it is yielded
+    (for work that needs pixels, such as face descriptors); the image is not kept.
     """
     batch: list[tuple[int, float, np.ndarray]] = []
 
     def flush() -> Iterator[FrameFaces]:
-        for ff in stage(batch):
+        for ff, (_, _, image) in zip(stage(batch), batch):
             if tracker is not None:
                 ff = dataclasses.replace(ff, track_id=tracker.update(ff.pts_s, ff.det))
+            if on_frame is not None:
+                on_frame(ff, image)
             yield ff
         batch.clear()
 
