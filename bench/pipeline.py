@@ -99,11 +99,12 @@ def tree_rss(proc: psutil.Process) -> tuple[int, int]:
     return total, len(procs)
 
 
-def run_job(clip: Path, fps: float, weights: str) -> dict:
+def run_job(clip: Path, fps: float, weights: str, extra: list[str] = ()) -> dict:
     """One job run on ``clip``: wall time, peak tree RSS, and the run's own numbers from its records."""
     with tempfile.TemporaryDirectory(prefix="fer_stream_bench_") as out:
         cmd = [sys.executable, str(ROOT / "jobs" / "analyze_lectures.py"), "--input", str(clip)]
         cmd += ["--output", out, "--sample-fps", f"{fps:g}", "--weights", weights, "--force", "--quiet"]
+        cmd += extra
         env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}  # always an embedded Ray
         log = Path(out) / "job.log"
         peak = procs = 0
@@ -166,7 +167,18 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=3, help="runs per measurement; the median is reported")
     ap.add_argument("--weights", default="default", help="built-in name, weights file, or untrained:PRESET")
     ap.add_argument("--json", type=Path, help="write every result here")
+    ap.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        metavar="NAME=ARGS",
+        help="extra job arguments to compare, e.g. 'full=--detect-every-s 0' (repeatable; "
+        "runs are interleaved so that load changes hit every variant alike)",
+    )
     args = ap.parse_args()
+    variants = [(v.split("=", 1)[0], shlex.split(v.split("=", 1)[1])) for v in args.variant] or [
+        ("default", [])
+    ]
     rates = [float(x) for x in args.fps.split(",")]
     lengths = [float(x) for x in args.memory_seconds.split(",") if x]
 
@@ -178,17 +190,24 @@ def main() -> None:
         speed = []
         for fps in rates:
             decodes = [decode_only(clip, fps) for _ in range(args.repeat)]
-            row = {"sample_fps": fps, "decode_s": statistics.median(t for t, _ in decodes)}
-            row["decode_frames"] = decodes[0][1]  # equals the job's frames: the same sampling
-            row |= medians([run_job(clip, fps, weights) for _ in range(args.repeat)])
-            row["pipeline_over_decode"] = row["pipeline_s"] / row["decode_s"]
-            row["x_realtime_pipeline"] = info.duration_s / row["pipeline_s"]
-            row["x_realtime_job"] = info.duration_s / row["job_s"]
-            row["x_realtime_decode"] = info.duration_s / row["decode_s"]
-            speed.append(row)
+            runs: dict[str, list] = {name: [] for name, _ in variants}
+            for _ in range(args.repeat):
+                for name, extra in variants:
+                    runs[name].append(run_job(clip, fps, weights, extra))
+            for name, extra in variants:
+                row = {"variant": name, "job_args": extra, "sample_fps": fps}
+                row["decode_s"] = statistics.median(t for t, _ in decodes)
+                row["decode_frames"] = decodes[0][1]  # equals the job's frames: the same sampling
+                row |= medians(runs[name])
+                row["pipeline_over_decode"] = row["pipeline_s"] / row["decode_s"]
+                row["x_realtime_pipeline"] = info.duration_s / row["pipeline_s"]
+                row["x_realtime_job"] = info.duration_s / row["job_s"]
+                row["x_realtime_decode"] = info.duration_s / row["decode_s"]
+                speed.append(row)
         memory = []
         for seconds in lengths:
-            runs = [run_job(demo_clip(seconds), rates[0], weights) for _ in range(args.repeat)]
+            extra = variants[0][1]
+            runs = [run_job(demo_clip(seconds), rates[0], weights, extra) for _ in range(args.repeat)]
             memory.append({"clip_s": seconds, "sample_fps": rates[0], **medians(runs)})
 
     print(f"\n`{shlex.join(['python', *sys.argv])}`\n")
@@ -199,13 +218,15 @@ def main() -> None:
         f"weights {args.weights}; median of {args.repeat}\n"
     )
     print(
-        "| sample fps | frames | faces/frame | decode s | job s | startup s | pipeline s | analyze s "
-        "| classify s | pipeline/decode | x realtime decode | x realtime pipeline | x realtime job |"
+        "| variant | sample fps | frames | faces/frame | decode s | job s | startup s | pipeline s "
+        "| analyze s | classify s | pipeline/decode | x realtime decode | x realtime pipeline "
+        "| x realtime job |"
     )
-    print("|" + "---:|" * 13)
+    print("|---|" + "---:|" * 13)
     for r in speed:
         print(
-            f"| {r['sample_fps']:g} | {r['frames']:.0f} | {r['faces_per_frame']:.1f} | {r['decode_s']:.2f} "
+            f"| {r['variant']} | {r['sample_fps']:g} | {r['frames']:.0f} | {r['faces_per_frame']:.1f} "
+            f"| {r['decode_s']:.2f} "
             f"| {r['job_s']:.1f} | {r['startup_s']:.1f} | {r['pipeline_s']:.1f} | {r['analyze_s']:.1f} "
             f"| {r['classify_s']:.2f} | {r['pipeline_over_decode']:.1f} | {r['x_realtime_decode']:.1f} "
             f"| {r['x_realtime_pipeline']:.2f} | {r['x_realtime_job']:.2f} |"

@@ -73,8 +73,13 @@ class EmotionClassifier:
         return ((x / 255.0 - self.mean) / self.std).unsqueeze(1)
 
     @torch.inference_mode()
-    def predict(self, crops: np.ndarray, batch_size: int = 256) -> np.ndarray:
-        """Returns ``(N, K) float32`` probabilities in ``self.labels`` order; rows sum to 1."""
+    def predict(self, crops: np.ndarray, batch_size: int | None = None) -> np.ndarray:
+        """Returns ``(N, K) float32`` probabilities in ``self.labels`` order; rows sum to 1.
+
+        ``batch_size``: crops per forward pass; default 256 on CUDA, 64 on CPU, where a 64-crop
+        pass keeps the activations in cache and runs ~1.3x faster than 256 (``bench/classifier.py``).
+        """
+        batch_size = batch_size or (256 if self.cuda else 64)
         x = self.preprocess(crops)
         out = []
         for i in range(0, len(x), batch_size):

@@ -72,6 +72,15 @@ class FaceStage:
         landmarks: a :class:`LandmarkPredictor` (68 points).
         crop_size: side of the aligned crops: pass the classifier's ``input_size``.
         attention_cfg: thresholds of the attention score.
+        detect_every: run the full detector on one sampled frame in this many; on the others,
+            re-find the faces near those of the previous frame and of the last full detection
+            (``detector.refine``: MTCNN's R- and O-Net on a few windows per face, ~20x cheaper than
+            its pyramid). Classroom cameras are fixed and students mostly stay in their seats, so
+            this loses little: a face that turns away is dropped at once as in a full detection, and
+            a face that appears (or comes back after longer than one frame) is found at the next full
+            detection, at most ``detect_every - 1`` sampled frames late. ``bench/keyframes.py``
+            measures the agreement. 1: full detection on every frame, batched over frames.
+            Consecutive calls are consecutive frames of one stream: :meth:`reset` between streams.
     """
 
     def __init__(
@@ -80,18 +89,46 @@ class FaceStage:
         landmarks: LandmarkPredictor | None = None,
         crop_size: int = 48,
         attention_cfg: att.AttentionConfig | None = None,
+        detect_every: int = 1,
     ):
+        if detect_every < 1:
+            raise ValueError(f"detect_every must be >= 1, got {detect_every}")
+        if detect_every > 1 and not hasattr(detector, "refine"):
+            raise ValueError(f"{type(detector).__name__} cannot refine boxes: use detect_every=1")
         self.detector = detector
         self.landmarks = landmarks or LandmarkPredictor()
         self.crop_size = crop_size
         self.attention_cfg = attention_cfg or att.AttentionConfig()
+        self.detect_every = int(detect_every)
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget earlier frames' faces: the next frame gets a full detection."""
+        self._since_full: int | None = None  # frames since the last full detection
+        self._key_boxes = self._prev_boxes = np.zeros((0, 4))
 
     def __call__(self, frames: Sequence[tuple[int, float, np.ndarray]]) -> list[FrameFaces]:
-        """``frames``: ``(frame_index, pts_s, RGB uint8 (H,W,3))`` of equal size."""
+        """``frames``: ``(frame_index, pts_s, RGB uint8 (H,W,3))`` of equal size, in stream order."""
         if not frames:
             return []
-        dets = self.detector.detect_batch([f[2] for f in frames])
+        dets = self._detect([f[2] for f in frames])
         return [self._one(fi, pts, img, det) for (fi, pts, img), det in zip(frames, dets)]
+
+    def _detect(self, images: list[np.ndarray]) -> list[Detections]:
+        if self.detect_every == 1:
+            return self.detector.detect_batch(images)
+        out = []
+        for image in images:
+            if self._since_full is None or self._since_full >= self.detect_every - 1:
+                det = self.detector.detect(image)
+                self._key_boxes, self._since_full = det.xyxy, 0
+            else:
+                seeds = np.concatenate([self._prev_boxes, self._key_boxes])
+                det = self.detector.refine(image, seeds)
+                self._since_full += 1
+            self._prev_boxes = det.xyxy
+            out.append(det)
+        return out
 
     def _one(self, frame_index: int, pts_s: float, rgb: np.ndarray, det: Detections) -> FrameFaces:
         h, w = rgb.shape[:2]
@@ -138,6 +175,7 @@ def analyze_video(
     (for work that needs pixels, such as face descriptors); the image is not kept.
     """
     batch: list[tuple[int, float, np.ndarray]] = []
+    stage.reset()  # a new stream: no faces carried over from another video or segment
 
     def flush() -> Iterator[FrameFaces]:
         for ff, (_, _, image) in zip(stage(batch), batch):

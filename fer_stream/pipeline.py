@@ -70,6 +70,9 @@ class PipelineConfig:
         weights: emotion model, a built-in name (``default``) or a weights file path.
         detector, min_face_px: face detector (``fer_stream.faces.detect.make_detector``) and the
             smallest face it looks for, pixels.
+        detect_every_s: seconds between full detections; the sampled frames between re-find the
+            faces near the previous ones (``FaceStage(detect_every=...)``, ~5x cheaper at 720p with
+            17 faces). 0: full detection on every sampled frame (needed for the ``hog`` detector).
         tracker, students, attention: parameters of tracking, student keys and attention.
         batch_size: crops per classifier call.
         batches_in_flight: classifier calls a segment may have outstanding; bounds memory.
@@ -77,12 +80,17 @@ class PipelineConfig:
             analysed in parallel.
         classifiers: classifier actors; ``None``: one per GPU, or one CPU actor without GPUs.
         classifier_cpus: CPUs of each CPU classifier actor (its torch threads).
+        identity: ``None`` (default): ``student_id`` is the per-lecture ``<video_id[:8]>-s001``. An
+            ``IdentityConfig``: up to ``max_per_track`` face descriptors per track are computed, and
+            student keys get course-wide ids from ``OUTPUT/identity/<course>/`` (roster, else seat
+            map, else pseudonyms; ``fer_stream.faces.identity``). Descriptors stay in that store.
     """
 
     sample_fps: float = 2.0
     weights: str = "default"
     detector: str = "mtcnn"
     min_face_px: float = 20.0
+    detect_every_s: float = 2.0
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     students: StudentConfig = field(default_factory=StudentConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
@@ -91,6 +99,7 @@ class PipelineConfig:
     segment_s: float = 600.0
     classifiers: int | None = None
     classifier_cpus: float = 1.0
+    identity: fer_stream.faces.identity.IdentityConfig | None = None
 
     def __post_init__(self):
         if not self.sample_fps > 0 or not self.segment_s > 0:
@@ -101,6 +110,18 @@ class PipelineConfig:
             raise ValueError("classifiers must be >= 1 (or None for automatic)")
         if not self.classifier_cpus > 0:
             raise ValueError("classifier_cpus must be > 0")
+        if not self.detect_every_s >= 0:
+            raise ValueError("detect_every_s must be >= 0")
+        if self.identity is not None:
+            from fer_stream.faces.identity import IdentityConfig
+
+            if not isinstance(self.identity, IdentityConfig):
+                raise TypeError(f"identity must be an IdentityConfig, not {type(self.identity).__name__}")
+
+    @property
+    def detect_every(self) -> int:
+        """Sampled frames per full detection (1: every frame)."""
+        return max(1, round(self.detect_every_s * self.sample_fps))
 
     def analysis(self, model: ModelInfo) -> dict:
         """Everything that changes the records, as plain JSON-able data (hashed into config_hash)."""
@@ -109,13 +130,14 @@ class PipelineConfig:
             "sample_fps": self.sample_fps,
             "detector": self.detector,
             "min_face_px": self.min_face_px,
+            "detect_every": self.detect_every,
             "crop_size": model.input_size,
             "model_version": model.version,
             "weights_sha256": model.sha256,
             "tracker": dataclasses.asdict(self.tracker),
             "students": dataclasses.asdict(self.students),
             "attention": dataclasses.asdict(self.attention),
-        }
+        } | ({"identity": dataclasses.asdict(self.identity)} if self.identity is not None else {})
 
 
 def config_hash(analysis: dict) -> str:
@@ -311,13 +333,20 @@ def content_hash(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
-def plan_segments(duration_s: float, segment_s: float) -> list[tuple[float, float | None]]:
-    """Cut ``[0, duration)`` into equal ``(start_s, end_s)`` segments of at most ~``segment_s``.
+def plan_segments(
+    duration_s: float, segment_s: float, min_parts: int = 1, min_segment_s: float = 30.0
+) -> list[tuple[float, float | None]]:
+    """Cut ``[0, duration)`` into equal ``(start_s, end_s)`` segments of at most ~``segment_s``,
+    and into at least ``min_parts`` (the idle video workers) while each stays ``min_segment_s`` long:
+    a single lecture then uses every worker, and a short clip is not cut into pieces whose start-up
+    (seek, first full detection) would cost more than it saves.
 
     The last segment is open-ended (``end_s=None``): frames past the declared duration are kept.
     ``iter_frames`` makes the cut exact (every sampled frame in exactly one segment).
     """
-    n = max(1, math.ceil(duration_s / segment_s)) if duration_s > 0 else 1
+    if duration_s <= 0:
+        return [(0.0, None)]
+    n = max(1, math.ceil(duration_s / segment_s), min(min_parts, int(duration_s // min_segment_s)))
     edges = [round(i * duration_s / n, 6) for i in range(n)]
     return [(edges[i], edges[i + 1] if i + 1 < n else None) for i in range(n)]
 
@@ -409,26 +438,33 @@ class _Progress:
         return self.frames, self.faces
 
 
-def make_classifiers(config: PipelineConfig) -> list:
-    """The classifier actor pool: ``num_gpus=1`` each when the cluster has GPUs, else CPU actors.
-
-    Each actor restarts if its process dies (``max_restarts``), and calls in flight are retried on
-    the restarted actor (``max_task_retries``).
-    """
+def classifier_plan(config: PipelineConfig) -> tuple[int, str, dict, int]:
+    """How many classifier actors, on which device, with which Ray options, and how many video
+    workers (1-CPU segment tasks) the cluster's CPUs then leave room for."""
     resources = ray.cluster_resources()
-    gpus = int(resources.get("GPU", 0))
+    gpus, cpus = int(resources.get("GPU", 0)), resources.get("CPU", 0)
     opts: dict = {"max_restarts": 3, "max_task_retries": 3}
     if gpus:
         n, device = config.classifiers or gpus, "cuda"
         opts.update(num_gpus=1, num_cpus=1)
     else:
         n, device = config.classifiers or 1, "cpu"
-        if resources.get("CPU", 0) - n * config.classifier_cpus < 1:
+        if cpus - n * config.classifier_cpus < 1:
             raise ValueError(
                 f"{n} classifier(s) x {config.classifier_cpus:g} CPUs leave no CPU for the video "
-                f"workers of a {resources.get('CPU', 0):g}-CPU cluster"
+                f"workers of a {cpus:g}-CPU cluster"
             )
         opts.update(num_cpus=config.classifier_cpus)
+    return n, device, opts, max(1, int(cpus - n * opts["num_cpus"]))
+
+
+def make_classifiers(config: PipelineConfig) -> list:
+    """The classifier actor pool: ``num_gpus=1`` each when the cluster has GPUs, else CPU actors.
+
+    Each actor restarts if its process dies (``max_restarts``), and calls in flight are retried on
+    the restarted actor (``max_task_retries``).
+    """
+    n, device, opts, _ = classifier_plan(config)
     actor = ray.remote(ClassifierActor).options(**opts)
     return [actor.remote(device) for _ in range(n)]
 
@@ -445,16 +481,26 @@ class SegmentResult:
     corrupt_packets: int
     analyze_s: float
     classify_s: float
+    # {track_id: (k, 128) float32} face descriptors (identity on); they go to the identity store only
+    descriptors: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
+    descriptor_s: float = 0.0  # part of analyze_s spent computing them
 
 
 @lru_cache(maxsize=2)
-def _face_stage(detector: str, min_face_px: float, crop_size: int, attention: AttentionConfig):
+def _face_stage(
+    detector: str, min_face_px: float, crop_size: int, attention: AttentionConfig, detect_every: int
+):
     """One FaceStage per worker process and configuration (Ray reuses worker processes)."""
     from fer_stream.faces.detect import make_detector
     from fer_stream.lecture import FaceStage
 
     kwargs = {"min_face_px": min_face_px} if detector == "mtcnn" else {}
-    return FaceStage(make_detector(detector, **kwargs), crop_size=crop_size, attention_cfg=attention)
+    return FaceStage(
+        make_detector(detector, **kwargs),
+        crop_size=crop_size,
+        attention_cfg=attention,
+        detect_every=detect_every,
+    )
 
 
 _FACE_COLS = ("frame_index", "pts_s", "track_id", "x1", "y1", "x2", "y2", "det_score")
@@ -479,8 +525,13 @@ def _analyze_segment(
     from fer_stream.video import DecodeStats
 
     t0 = time.perf_counter()
-    stage = _face_stage(config.detector, config.min_face_px, crop_size, config.attention)
+    stage = _face_stage(config.detector, config.min_face_px, crop_size, config.attention, config.detect_every)
     tracker = FaceTracker(config.tracker, first_id=k * SEGMENT_ID_STRIDE + 1)
+    collector = None
+    if config.identity is not None:  # a few descriptors per track, from the frames' pixels
+        from fer_stream.faces.identity import DescriptorCollector, shared_descriptor
+
+        collector = DescriptorCollector(shared_descriptor(config.identity.num_jitters), config.identity)
     stats = DecodeStats()
     cols: dict[str, list] = {c: [] for c in _FACE_COLS}
     frame_rows: dict[str, list] = {"frame_index": [], "pts_s": [], "n_faces": []}
@@ -507,7 +558,15 @@ def _analyze_segment(
             crops, n_crops = ([rest] if len(rest) else []), len(rest)
 
     for ff in analyze_video(
-        path, stage, tracker, config.sample_fps, start_s, end_s, stats=stats, decode_threads=1
+        path,
+        stage,
+        tracker,
+        config.sample_fps,
+        start_s,
+        end_s,
+        stats=stats,
+        decode_threads=1,
+        on_frame=collector,
     ):
         n = len(ff)
         frame_wh = ff.frame_wh
@@ -566,6 +625,8 @@ def _analyze_segment(
         stats.corrupt_packets,
         time.perf_counter() - t0 - classify_s,
         classify_s,
+        collector.descriptors() if collector is not None else {},
+        collector.seconds if collector is not None else 0.0,
     )
 
 
@@ -739,6 +800,7 @@ class _Run:
         self.aborted = False
         # Enough segments in flight to keep every CPU busy, few enough that results do not pile up.
         self.max_segments = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
+        self.worker_slots = classifier_plan(config)[3]
 
     def execute(self, videos: list[_Video]) -> RunSummary:
         t0 = time.time()
@@ -797,8 +859,13 @@ class _Run:
             self._finish(v, VideoResult(v.path, "skipped", vid, reason=reason))
         else:
             self.claimed[vid] = v.path
-            v.segments = plan_segments(value["info"].duration_s, self.config.segment_s)
+            # Cut into as many segments as there are free video workers (a lone lecture uses them all)
+            idle = max(1, self.worker_slots - len(self.queue) - self._running_segments())
+            v.segments = plan_segments(value["info"].duration_s, self.config.segment_s, min_parts=idle)
             self.queue.extend((v, k) for k in range(len(v.segments)))
+
+    def _running_segments(self) -> int:
+        return sum(kind == "segment" for kind, _, _ in self.pending.values())
 
     def _submit(self) -> None:
         """Top up the tasks in flight: hashing a thousand files first would delay every analysis."""
@@ -849,6 +916,14 @@ class _Run:
         tracks = TrackSummary.concat([p.tracks for p in parts])
         frame_wh = next((p.frame_wh for p in parts if p.frame_wh), None)
         keys = assign_students(tracks, frame_wh, cfg.students)
+        sid = {key: f"{vid[:8]}-{key}" for key in set(keys.values())}  # per lecture
+        if cfg.identity is not None:  # course-wide ids; descriptors go to OUTPUT/identity/ only
+            from fer_stream.faces.identity import resolve_students
+
+            descs = {t: d for p in parts for t, d in p.descriptors.items()}
+            sid = resolve_students(
+                self.output, meta.course, vid, meta.lecture_date, keys, tracks, frame_wh, descs, cfg.identity
+            ).student_ids
         faces = {c: np.concatenate([p.faces[c] for p in parts]) for c in parts[0].faces}
         probs = faces.pop("probs")[:, self.inv]
         n_faces = len(probs)
@@ -856,7 +931,7 @@ class _Run:
         face_cols = {
             **where,
             **faces,
-            "student_id": [f"{vid[:8]}-{keys[t]}" if t in keys else None for t in faces["track_id"].tolist()],
+            "student_id": [sid[keys[t]] if t in keys else None for t in faces["track_id"].tolist()],
             **{f"p_{label}": probs[:, j] for j, label in enumerate(FER2013_LABELS)},
             "emotion": np.asarray(FER2013_LABELS, dtype=object)[probs.argmax(1)] if n_faces else [],
             "model_version": self.model.version,

@@ -28,6 +28,13 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--input", nargs="+", default=[], help="video files, folders (recursive) or globs")
     ap.add_argument("--output", required=True, help="records folder (faces/, frames/, videos/)")
     ap.add_argument("--sample-fps", type=float, default=2.0, help="frames analysed per second of video")
+    ap.add_argument(
+        "--detect-every-s",
+        type=float,
+        default=2.0,
+        help="seconds between full face detections; frames between re-find known faces (0: every frame)",
+    )
+    ap.add_argument("--min-face-px", type=float, default=20.0, help="smallest face searched for, pixels")
     ap.add_argument("--batch-size", type=int, default=256, help="face crops per classifier call")
     ap.add_argument("--segment-s", type=float, default=600.0, help="split longer videos into segments")
     ap.add_argument("--classifiers", type=int, default=None, help="classifier actors (default: 1 per GPU)")
@@ -80,6 +87,8 @@ def main(argv=None) -> int:
     config = pipeline.PipelineConfig(
         sample_fps=a.sample_fps,
         weights=a.weights,
+        detect_every_s=a.detect_every_s,
+        min_face_px=a.min_face_px,
         batch_size=a.batch_size,
         segment_s=a.segment_s,
         classifiers=a.classifiers,

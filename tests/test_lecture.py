@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from fer_stream import cli
-from fer_stream.faces.detect import make_detector
+from fer_stream.faces.detect import iou_matrix, make_detector
 from fer_stream.faces.track import FaceTracker
 from fer_stream.lecture import FaceStage, analyze_video, student_keys
 from fer_stream.video import DecodeStats, NotAVideoError
@@ -91,3 +91,15 @@ def test_cli_detect_video_one_line_per_frame(capsys):
     assert len(lines) == 5  # 2.4 s at 2 fps: t = 0, 0.5, 1, 1.5, 2
     assert all(isinstance(json.loads(x), list) for x in lines)
     assert all(f["track_id"] >= 1 for x in lines for f in json.loads(x))
+
+
+def test_full_detection_every_nth_frame_finds_the_faces_every_frame_finds():
+    clip = shared("videos/WolfgangLanger_Pexels.mp4")  # one person moving about for 19.7 s
+    detector = make_detector("mtcnn", min_face_px=20)
+    every, _, _ = _run(clip, FaceStage(detector, detect_every=1), 2.0)
+    nth, keys, _ = _run(clip, FaceStage(detector, detect_every=4), 2.0)
+    assert [f.frame_index for f in every] == [f.frame_index for f in nth]
+    assert sum(map(len, every)) == sum(map(len, nth)) == len(every)  # her face in every sampled frame
+    for a, b in zip(every, nth):
+        assert iou_matrix(a.det.xyxy, b.det.xyxy)[0, 0] > 0.7
+    assert len(set(keys.values())) == 1

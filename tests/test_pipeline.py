@@ -13,6 +13,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -154,13 +155,20 @@ def test_segments_cover_the_video():
     assert pipeline.plan_segments(19.7, 10) == [(0.0, 9.85), (9.85, None)]
     segs = pipeline.plan_segments(7200.0, 600)
     assert len(segs) == 12 and segs[-1][1] is None and all(a[1] == b[0] for a, b in zip(segs, segs[1:]))
+    # idle workers: a lone lecture is cut for all of them, while each piece stays >= 30 s
+    assert pipeline.plan_segments(60.0, 600, min_parts=2) == [(0.0, 30.0), (30.0, None)]
+    assert len(pipeline.plan_segments(3000.0, 600, min_parts=16)) == 16
+    assert len(pipeline.plan_segments(100.0, 600, min_parts=16)) == 3  # 33 s each, not 16 x 6 s
+    assert pipeline.plan_segments(59.0, 600, min_parts=2) == [(0.0, None)]
+    assert len(pipeline.plan_segments(7200.0, 600, min_parts=4)) == 12  # segment_s still caps the length
 
 
 def test_config_hash_covers_what_changes_records_only(smoke_weights):
     model = pipeline.ModelInfo.load(str(smoke_weights))
     h = lambda **kw: pipeline.config_hash(pipeline.PipelineConfig(**kw).analysis(model))
     assert h() == h(batch_size=64, segment_s=30, classifiers=3)  # how, not what
-    assert h() != h(sample_fps=1.0) and h() != h(min_face_px=40)
+    assert h() != h(sample_fps=1.0) and h() != h(min_face_px=40) and h() != h(detect_every_s=0)
+    assert h(detect_every_s=2.0) == h(detect_every_s=2.2)  # both: one full detection in 4 frames at 2 fps
     assert len(h()) == 16
 
 
@@ -334,6 +342,60 @@ def test_a_run_killed_mid_batch_then_rerun_leaves_each_record_once(ray_local, sm
         assert faces.filter(pc.field("video_id") == r["video_id"]).num_rows == r["faces"]
     visible = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]
     assert len(visible) == 2 + 2 + 2  # faces/, frames/, videos/: one file per video each
+
+
+def _segment_workers() -> list:
+    """Ray worker processes of this test's embedded Ray that are running a segment task now."""
+    try:
+        import psutil
+    except ImportError:  # Ray ships its own copy
+        sys.path.append(str(Path(ray.__file__).parent / "thirdparty_files"))
+        import psutil
+    found = []
+    for p in psutil.Process().children(recursive=True):  # never another session's Ray
+        try:
+            if p.cmdline()[:1] == ["ray::_analyze_segment"]:  # Ray's process title for the task
+                found.append(p)
+        except psutil.Error:
+            pass
+    return found
+
+
+def test_a_killed_video_worker_is_retried_and_the_records_equal_a_clean_run(ray_local, config, tmp_path):
+    clip = shared("videos/WolfgangLanger_Pexels.mp4")
+    cfg = dataclasses.replace(config, sample_fps=4.0, detect_every_s=0)  # ~80 frames: time to kill it
+    assert pipeline.run([clip], tmp_path / "clean", cfg, progress=False).exit_code == 0
+    killed: list[int] = []
+
+    def kill_the_first_segment_worker():
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            for p in _segment_workers():
+                time.sleep(0.5)  # mid-segment: it has decoded and sent crops by now
+                if p.cmdline()[:1] == ["ray::_analyze_segment"]:
+                    p.kill()
+                    killed.append(p.pid)
+                    return
+            time.sleep(0.02)
+
+    killer = threading.Thread(target=kill_the_first_segment_worker)
+    killer.start()
+    summary = pipeline.run([clip], tmp_path / "killed", cfg, progress=False)
+    killer.join()
+    assert killed, "no segment worker was seen running"
+    assert summary.exit_code == 0 and summary.results[0].status == "done"  # Ray re-ran the segment
+    assert len(video_rows(tmp_path / "killed")) == 1
+    for table in ("frames", "faces"):
+        a, b = (records.read(tmp_path / d, table) for d in ("clean", "killed"))
+        assert a.num_rows == b.num_rows > 0
+        key = [("frame_index", "ascending")] + ([("track_id", "ascending")] if table == "faces" else [])
+        a, b = a.sort_by(key), b.sort_by(key)
+        for name in a.column_names:
+            x, y = (t.column(name).to_numpy(zero_copy_only=False) for t in (a, b))
+            if x.dtype.kind == "f":
+                assert np.allclose(x, y, atol=1e-4, equal_nan=True), name
+            else:
+                assert (x == y).all(), name
 
 
 def test_a_killed_classifier_restarts_and_its_batch_is_retried(ray_local, config):

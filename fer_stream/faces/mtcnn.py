@@ -268,6 +268,48 @@ class MTCNN:
         # NMS returned boxes best-first; a stable selection per frame keeps that order
         return [Detections(boxes[idx == i], score[idx == i], points[idx == i]) for i in range(b)]
 
+    @torch.inference_mode()
+    def refine(self, image_rgb: np.ndarray, boxes: np.ndarray) -> Detections:
+        """Faces near ``boxes`` (``(M, 4)`` xyxy, e.g. the previous sampled frame's faces) in one
+        RGB image: R- and O-Net only, no pyramid, so it costs a few ms instead of a full detection.
+
+        Each previous box seeds candidate windows (the box squared, shifted a quarter of its side
+        four ways, and 1.3x larger: a student who leaned or moved) that R-Net re-scores and
+        re-regresses and O-Net confirms, with the thresholds and NMS of :meth:`detect_batch`. A face
+        that turned away or left fails O-Net and is dropped (it is then not visible, as in a full
+        detection); a face that was not in ``boxes`` is not found: run :meth:`detect_batch` on some
+        frames (``FaceStage(detect_every=N)`` does).
+        """
+        frame = _check_rgb(image_rgb)
+        h, w = frame.shape[:2]
+        boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+        if len(boxes) == 0 or min(h, w) < PNET_CELL:
+            return Detections.empty()
+        # one seed per face: the same face given twice (previous frame and last full detection)
+        # would only double the work
+        boxes = boxes[nms(boxes, -np.arange(len(boxes), dtype=np.float64), 0.5)]
+        sq = square(boxes)
+        q = (sq[:, 2:3] - sq[:, 0:1]) / 4
+        zero = np.zeros_like(q)
+        shifts = [(zero, zero), (-q, zero), (q, zero), (zero, -q), (zero, q)]
+        cands = [sq + np.concatenate([dx, dy, dx, dy], 1) for dx, dy in shifts]
+        c = (sq[:, :2] + sq[:, 2:]) / 2
+        cands.append(np.concatenate([c - 2.6 * q, c + 2.6 * q], 1))  # 1.3x the side
+        cands = np.concatenate(cands)
+        fi = np.zeros(len(cands), int)
+        full = self._to_tensor(frame[None]).contiguous()
+        fi, cands, prob = self._rnet(full, fi, cands)
+        # R-Net's windows of one face agree after regression: keep the best, so O-Net (the costly
+        # stage here) sees about one window per face. Neighbouring students overlap far less.
+        keep = nms(cands, prob, 0.5)
+        fi, cands = fi[keep], cands[keep]
+        if len(fi) == 0:
+            return Detections.empty()
+        fi, out, score, points = self._onet(full, fi, cands)
+        out[:, 0::2] = out[:, 0::2].clip(0, w)
+        out[:, 1::2] = out[:, 1::2].clip(0, h)
+        return Detections(out, score, points)
+
     # ---- stages --------------------------------------------------------------------------------------
 
     def _pnet(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

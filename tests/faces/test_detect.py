@@ -225,3 +225,76 @@ def test_cuda_matches_cpu(mtcnn):
         assert len(c) == len(g)
         np.testing.assert_allclose(g.xyxy, c.xyxy, atol=0.5)  # TF32 convs and other kernels
         np.testing.assert_allclose(g.score, c.score, atol=1e-2)
+
+
+# ---- refinement between full detections (FaceStage(detect_every=N)) ---------------------------------
+
+
+def test_refine_re_finds_faces_near_their_previous_boxes(mtcnn):
+    image = rgb("multi_face.jpg")
+    full = mtcnn.detect(image)
+    # the previous frame's boxes, as if each student moved a little: shifted by 8% of the side
+    side = (full.xyxy[:, 2:3] - full.xyxy[:, 0:1]) * 0.08
+    seeds = full.xyxy + np.concatenate([side, -side, side, -side], 1)
+    got = mtcnn.refine(image, seeds)
+    assert len(got) == len(full) == 5
+    assert (iou_matrix(full.xyxy, got.xyxy).max(1) > 0.7).all()  # the same faces, tightly
+    assert np.isfinite(got.landmarks).all() and (got.score > mtcnn.thresholds[2]).all()
+    # one seed per face however often it is given: no duplicate faces
+    twice = mtcnn.refine(image, np.concatenate([seeds, full.xyxy]))
+    assert len(twice) == 5
+
+
+def test_refine_drops_a_face_that_is_gone_and_finds_no_new_ones(mtcnn):
+    image = rgb("multi_face.jpg")
+    full = mtcnn.detect(image)
+    x1, y1, x2, y2 = full.xyxy[0].astype(int)
+    gone = image.copy()
+    gone[max(0, y1 - 10) : y2 + 10, max(0, x1 - 10) : x2 + 10] = 128  # that student left
+    got = mtcnn.refine(gone, full.xyxy)
+    assert len(got) == 4 and iou_matrix(full.xyxy[:1], got.xyxy).max() < 0.1
+    # seeded with one face only, the others are not searched for
+    one = mtcnn.refine(image, full.xyxy[1:2])
+    assert len(one) == 1 and iou_matrix(full.xyxy[1:2], one.xyxy)[0, 0] > 0.7
+    assert_empty(mtcnn.refine(image, np.zeros((0, 4))))
+    assert_empty(mtcnn.refine(np.full((8, 8, 3), 128, np.uint8), full.xyxy))
+
+
+class _CountingDetector:
+    """Returns a fixed face; records which frames got a full detection and which a refinement."""
+
+    def __init__(self):
+        self.calls: list[str] = []
+
+    def detect(self, image):
+        self.calls.append("full")
+        return Detections(np.array([[10, 10, 50, 50]], np.float32), np.ones(1), np.zeros((1, 5, 2)))
+
+    def detect_batch(self, images):
+        return [self.detect(im) for im in images]
+
+    def refine(self, image, boxes):
+        self.calls.append(f"refine{len(boxes)}")
+        return Detections(boxes[:1].astype(np.float32), np.ones(1), np.zeros((1, 5, 2)))
+
+
+def test_face_stage_detects_fully_every_nth_frame_and_after_reset():
+    from fer_stream.lecture import FaceStage
+
+    det = _CountingDetector()
+    stage = FaceStage(det, landmarks=object(), detect_every=3)
+    frames = [np.zeros((64, 64, 3), np.uint8)] * 7
+    for i in range(0, 7, 2):  # batches of 2 frames: the schedule runs over batch edges
+        stage._detect(frames[i : i + 2])
+    # seeds: the previous frame's faces and the last full detection's
+    assert det.calls == ["full", "refine2", "refine2", "full", "refine2", "refine2", "full"]
+    stage.reset()
+    stage._detect(frames[:1])
+    assert det.calls[-1] == "full"
+    every = FaceStage(_CountingDetector(), landmarks=object(), detect_every=1)
+    every._detect(frames[:3])
+    assert every.detector.calls == ["full"] * 3
+    with pytest.raises(ValueError, match="cannot refine"):
+        FaceStage(HOGDetector(), landmarks=object(), detect_every=2)
+    with pytest.raises(ValueError, match=">= 1"):
+        FaceStage(det, landmarks=object(), detect_every=0)
