@@ -40,7 +40,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     ap.add_argument("--classifiers", type=int, default=None, help="classifier actors (default: 1 per GPU)")
     ap.add_argument("--weights", default="default", help="emotion model: built-in name or weights file")
     ap.add_argument("--address", default=None, help="Ray address; default: RAY_ADDRESS or embedded Ray")
-    ap.add_argument("--num-cpus", type=int, default=None, help="CPUs of an embedded Ray")
+    ap.add_argument(
+        "--num-cpus", type=int, default=None, help="logical CPUs of an embedded Ray (default: cores + 1)"
+    )
     ap.add_argument("--force", action="store_true", help="redo videos already done with this config")
     ap.add_argument("--strict", action="store_true", help="abort at the first failed video (exit 1)")
     ap.add_argument("--demo", action="store_true", help="make the demo lecture in OUTPUT and analyse it")
