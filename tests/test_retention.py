@@ -1,0 +1,248 @@
+"""Erasure and retention (fer_stream.retention, `fer-stream forget`) on small hand-made record sets:
+the removed rows leave no trace in any table, the counts follow, a crash halfway is all-or-nothing."""
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pyarrow.compute as pc
+import pytest
+
+from fer_stream import cli, nightly, records, retention
+from fer_stream.labels import FER2013_LABELS
+
+CHASH = "c0ffee0000000000"
+TODAY = date(2026, 11, 28)
+
+
+def vid(n: int) -> str:
+    return f"{n:02d}" * 32  # 64 hex digits, like a sha256
+
+
+def add_video(out: Path, video_id: str, course: str, day: date, students: dict[str, list[int]], n_frames=4):
+    """One done video: ``students`` maps student_id -> the frames it is seen in (None: a stray face)."""
+    rows = [(sid, f) for sid, frames in students.items() for f in frames]
+    where = {"video_id": video_id, "course": course, "lecture_date": day}
+    faces = {
+        **where,
+        "frame_index": [f for _, f in rows],
+        "pts_s": [f * 0.5 for _, f in rows],
+        "track_id": [i + 1 for i, _ in enumerate(rows)],
+        "student_id": [sid for sid, _ in rows],
+        **dict.fromkeys(["x1", "y1"], 10.0),
+        **dict.fromkeys(["x2", "y2"], 60.0),
+        "det_score": 0.99,
+        **dict.fromkeys(["yaw", "pitch", "roll"], 0.0),
+        "ear": 0.3,
+        "attentive": True,
+        "attention": 0.9,
+        **{f"p_{x}": 1 / 7 for x in FER2013_LABELS},
+        "emotion": "neutral",
+        "model_version": "m1",
+    }
+    per_frame = [sum(f == i for _, f in rows) for i in range(n_frames)]
+    frames = {**where, "frame_index": list(range(n_frames)), "pts_s": [i * 0.5 for i in range(n_frames)]}
+    frames["n_faces"] = per_frame
+    video = {f.name: None for f in records.VIDEOS_SCHEMA}
+    video.update(
+        where,
+        path=f"/inbox/{course}/{day}_{video_id[:4]}.mp4",
+        meta_source="path",
+        status="done",
+        sample_fps=2.0,
+        sampled_frames=n_frames,
+        faces=len(rows),
+        students=len({s for s, _ in rows if s is not None}),
+        model_version="m1",
+        pipeline_version="0.1.0",
+        config_hash=CHASH,
+        config_json="{}",
+        run_id="r1",
+    )
+    for name, cols, stem in (
+        ("faces", faces, f"{video_id}_{CHASH}"),
+        ("frames", frames, f"{video_id}_{CHASH}"),
+        ("videos", video, f"{video_id}_{CHASH}_r1"),
+    ):
+        records.write_partition(out, name, records.make_table(name, cols), course, day, stem)
+
+
+@pytest.fixture
+def dataset(tmp_path) -> Path:
+    out = tmp_path / "out"
+    add_video(out, vid(1), "ML101", TODAY - timedelta(days=3), {"alice": [0, 1, 2], "bob": [1, 3], None: [2]})
+    add_video(out, vid(2), "ML101", TODAY - timedelta(days=400), {"alice": [0], "carol": [0, 1]})
+    add_video(out, vid(3), "BIO-2", TODAY - timedelta(days=3), {"alice": [1, 2], "dave": [3]})
+    return out
+
+
+def tables(out: Path) -> dict[str, list[dict]]:
+    """Every table, rows sorted: the whole dataset as plain data."""
+    key = lambda r: tuple(str(r.get(k)) for k in ("video_id", "frame_index", "track_id", "run_id"))
+    return {name: sorted(records.read(out, name).to_pylist(), key=key) for name in records.SCHEMAS}
+
+
+def hidden_files(out: Path) -> list[Path]:
+    return [p for p in out.rglob(".*") if p.is_file()]
+
+
+def check_counts_match(out: Path) -> None:
+    """frames.n_faces and videos.faces/students agree with the faces rows."""
+    faces = records.read(out, "faces").to_pylist()
+    for fr in records.read(out, "frames").to_pylist():
+        n = sum(f["video_id"] == fr["video_id"] and f["frame_index"] == fr["frame_index"] for f in faces)
+        assert fr["n_faces"] == n, fr
+    for v in records.read(out, "videos").to_pylist():
+        mine = [f for f in faces if f["video_id"] == v["video_id"]]
+        assert v["faces"] == len(mine)
+        assert v["students"] == len({f["student_id"] for f in mine if f["student_id"] is not None})
+
+
+def test_the_fixture_is_consistent(dataset):
+    check_counts_match(dataset)
+    assert records.read(dataset, "faces").num_rows == 6 + 3 + 3
+
+
+def test_forget_student_everywhere_leaves_no_trace_and_counts_follow(dataset, capsys, monkeypatch):
+    from fer_stream.faces import identity
+
+    calls = []
+    monkeypatch.setattr(identity, "forget_student", lambda *a: calls.append(a) or 2)  # the store's part
+    before = tables(dataset)
+    assert cli.main(["forget", "--output", str(dataset), "--student", "alice", "--no-reports"]) == 0
+    assert "removed rows 6 faces" in capsys.readouterr().out
+    assert calls == [(dataset.resolve(), "alice", None)]
+    after = tables(dataset)
+    for name, rows in after.items():
+        assert all(r.get("student_id") != "alice" for r in rows), name
+        assert "alice" not in json.dumps(rows, default=str)
+    # everything else is untouched: other students' rows, stray faces, every frame and video row
+    assert after["faces"] == [r for r in before["faces"] if r["student_id"] != "alice"]
+    assert len(after["frames"]) == len(before["frames"]) and len(after["videos"]) == len(before["videos"])
+    check_counts_match(dataset)
+    assert hidden_files(dataset) == []  # no temporary file left
+    assert not (dataset / retention.JOURNAL).exists() and not (dataset / nightly.LOCK_FILE).exists()
+    # the run record says what was removed
+    (rec,) = [json.loads(p.read_text()) for p in (dataset / "runs").glob("*.json")]
+    assert rec["kind"] == "forget" and rec["status"] == "finished"
+    assert rec["removed"][0]["rows"] == {"faces": 6, "frames": 0, "videos": 0}
+    assert rec["removed"][0]["courses"] == ["BIO-2", "ML101"] and rec["removed"][0]["identity_entries"] == 2
+    # remembered, so that a later night does not bring the student back
+    assert retention.load_tombstones(dataset)["students"][0]["student_id"] == "alice"
+
+
+def test_forget_student_in_one_course_only(dataset):
+    assert cli.main(["forget", "--output", str(dataset), "--student", "alice", "--course", "BIO-2"]) == 0
+    faces = records.read(dataset, "faces")
+    alice = faces.filter(pc.field("student_id") == "alice")
+    assert set(alice.column("course").to_pylist()) == {"ML101"} and alice.num_rows == 4
+    check_counts_match(dataset)
+
+
+def test_forget_video_removes_its_files_from_every_table(dataset):
+    before = tables(dataset)
+    assert cli.main(["forget", "--output", str(dataset), "--video", "0101", "--no-reports"]) == 1  # too short
+    assert cli.main(["forget", "--output", str(dataset), "--video", "0f" * 5, "--no-reports"]) == 1  # no such
+    assert tables(dataset) == before
+    # the first 8+ hex digits do, as reports and student ids show them
+    assert cli.main(["forget", "--output", str(dataset), "--video", vid(1)[:8], "--no-reports"]) == 0
+    after = tables(dataset)
+    for name in records.SCHEMAS:
+        assert all(r["video_id"] != vid(1) for r in after[name]), name
+        assert after[name] == [r for r in before[name] if r["video_id"] != vid(1)], name
+        assert not list((dataset / name).rglob(f"{vid(1)}*")), name
+    assert vid(1) in retention.load_tombstones(dataset)["videos"]
+    assert hidden_files(dataset) == []
+
+
+def test_retention_removes_old_lectures_runs_and_reports(dataset):
+    old_day = TODAY - timedelta(days=400)
+    (dataset / "reports" / str(old_day)).mkdir(parents=True)
+    (dataset / "reports" / str(old_day) / "ML101.html").write_text("<html>old</html>")
+    (dataset / "reports" / str(TODAY)).mkdir(parents=True)
+    keep = dataset / "reports" / str(TODAY) / "BIO-2.html"
+    keep.write_text("<html>new</html>")
+    r = retention.forget_older_than(dataset, 365, today=TODAY)
+    assert r.rows == {"faces": 3, "frames": 4, "videos": 1} and r.video_ids == [vid(2)]
+    after = tables(dataset)
+    for name in records.SCHEMAS:
+        assert {x["lecture_date"] for x in after[name]} == {TODAY - timedelta(days=3)}, name
+        assert not list((dataset / name).glob(f"*/lecture_date={old_day}")), name  # folders too
+    assert not (dataset / "reports" / str(old_day)).exists() and keep.exists()
+    # ML101's report files anywhere are stale now (a run renders them again); BIO-2's stay
+    assert retention.course_report_files(dataset, "ML101") == []
+    check_counts_match(dataset)
+    again = retention.forget_older_than(dataset, 365, today=TODAY)
+    assert again.rows == {"faces": 0, "frames": 0, "videos": 0}
+
+
+def test_a_crash_before_the_swap_leaves_the_old_data(dataset, monkeypatch):
+    before = tables(dataset)
+    calls = []
+    real = retention._Change.replace
+
+    def dies_on_third_file(self, path, table):
+        calls.append(path)
+        if len(calls) == 3:
+            raise KeyboardInterrupt  # "kill": phase 1 is cut short after two rewritten files
+        real(self, path, table)
+
+    monkeypatch.setattr(retention._Change, "replace", dies_on_third_file)
+    with pytest.raises(KeyboardInterrupt):
+        retention.forget_student(dataset, "alice")
+    assert tables(dataset) == before
+    assert retention.recover(dataset) is None and hidden_files(dataset) == []
+    # a real kill leaves the temporaries of phase 1: recover deletes them, the data stays as it was
+    folder = next((dataset / "faces").glob("*/*"))
+    (folder / f".{vid(1)}_{CHASH}.0123abcd{retention._TMP_SUFFIX}").write_bytes(b"half a parquet")
+    assert retention.recover(dataset) == "discarded"
+    assert hidden_files(dataset) == [] and tables(dataset) == before
+
+
+def test_a_crash_during_the_swap_is_finished_by_recover(dataset, tmp_path, monkeypatch):
+    import shutil
+
+    clean = tmp_path / "clean"
+    shutil.copytree(dataset, clean)
+    retention.forget_student(clean, "alice", remember=False)
+    real = retention._apply
+    applied = []
+
+    def dies_after_two(output, op):
+        if len(applied) == 2:
+            raise SystemExit(137)  # killed between two renames of phase 2
+        applied.append(op)
+        real(output, op)
+
+    monkeypatch.setattr(retention, "_apply", dies_after_two)
+    with pytest.raises(SystemExit):
+        retention.forget_student(dataset, "alice", remember=False)
+    assert (dataset / retention.JOURNAL).exists()
+    monkeypatch.setattr(retention, "_apply", real)
+    # a forget (or nightly) run starts by recovering: the swap is completed
+    assert retention.recover(dataset) == "completed"
+    assert tables(dataset) == tables(clean)
+    assert hidden_files(dataset) == [] and not (dataset / retention.JOURNAL).exists()
+
+
+def test_forget_waits_for_no_one_while_a_run_holds_the_lock(dataset, capsys):
+    lock = nightly.OutputLock(dataset, "nightly", "r-test")
+    lock.acquire()
+    try:
+        before = tables(dataset)
+        code = cli.main(["forget", "--output", str(dataset), "--student", "alice"])
+        assert code == nightly.EXIT_LOCKED == 75
+        err = capsys.readouterr().err
+        assert "another fer-stream run holds" in err and "r-test" in err
+        assert tables(dataset) == before
+    finally:
+        lock.release()
+    assert not (dataset / nightly.LOCK_FILE).exists()
+
+
+def test_forget_bad_arguments_and_missing_records(tmp_path, capsys):
+    with pytest.raises(SystemExit) as e:
+        cli.main(["forget", "--output", str(tmp_path), "--video", vid(1), "--course", "X"])
+    assert e.value.code == 2
+    assert cli.main(["forget", "--output", str(tmp_path / "none"), "--video", vid(1)]) == 1
+    assert "holds no records" in capsys.readouterr().err
