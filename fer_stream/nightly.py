@@ -752,22 +752,12 @@ def _other_model(rows: list[dict], model) -> bool:
 
 
 def _analyze(files: list[Path], inbox: Path, output: Path, config, progress: bool):
-    """``pipeline.run`` on chosen files of the inbox, with the inbox as the root of the sidecar lookup.
-
-    ``pipeline.run(files)`` would look ``videos.csv`` up from each file's own folder only, so a csv at
-    the top of the inbox would not apply to videos in subfolders, as it does for
-    ``analyze_lectures --input INBOX``. These lines are ``pipeline.run``'s, with that root.
-    """
+    """``pipeline.run`` on chosen files of the inbox, with the inbox as the root of the sidecar lookup
+    (a ``videos.csv`` at the top of the inbox applies to videos in subfolders, as it does for
+    ``analyze_lectures --input INBOX``)."""
     from fer_stream import pipeline
 
-    videos = []
-    for path in files:
-        try:
-            videos.append(pipeline._Video(str(path), pipeline.lecture_metadata(path, inbox)))
-        except pipeline.MetadataError as e:
-            fallback = pipeline.LectureMeta("unknown", date.fromtimestamp(path.stat().st_mtime), "fallback")
-            videos.append(pipeline._Video(str(path), fallback, meta_error=pipeline._error(e)))
-    return pipeline._Run(output, config, False, False, progress).execute(videos)
+    return pipeline.run(files, output, config, progress=progress, sidecar_root=inbox)
 
 
 def describe(record: dict) -> str:

@@ -1060,6 +1060,7 @@ def run(
     force: bool = False,
     strict: bool = False,
     progress: bool = True,
+    sidecar_root: str | os.PathLike | None = None,
 ) -> RunSummary:
     """Analyse lecture videos into records under ``output`` on Ray (:func:`connect` first, or an
     embedded Ray is started).
@@ -1072,6 +1073,8 @@ def run(
         force: re-analyse videos already ``done`` for this config hash.
         strict: the first failed video aborts the run (outstanding work is cancelled).
         progress: a progress bar (periodic lines when stderr is no terminal) and a line per video.
+        sidecar_root: look ``videos.csv`` sidecars up from each video's folder to this folder (for
+            videos under it), as for a folder input; for chosen files of an inbox (``nightly``).
 
     Returns:
         a :class:`RunSummary`. Failed videos are in it and in ``videos/``; nothing is raised for them.
@@ -1081,7 +1084,10 @@ def run(
     if not ray.is_initialized():
         connect()
     videos = []
+    top = Path(sidecar_root).resolve() if sidecar_root is not None else None
     for path, root in discover_videos(inputs):
+        if top is not None and path.is_relative_to(top):
+            root = top
         try:
             videos.append(_Video(str(path), lecture_metadata(path, root)))
         except MetadataError as e:
