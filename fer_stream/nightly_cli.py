@@ -13,17 +13,7 @@ import sys
 import time
 from pathlib import Path
 
-
-def _config(a):
-    from fer_stream.pipeline import PipelineConfig
-
-    return PipelineConfig(
-        sample_fps=a.sample_fps,
-        weights=a.weights,
-        batch_size=a.batch_size,
-        segment_s=a.segment_s,
-        classifiers=a.classifiers,
-    )
+from fer_stream.options import add_analysis_args, config_from_args
 
 
 def _nightly(a) -> int:
@@ -42,7 +32,7 @@ def _nightly(a) -> int:
         record = nightly.run_night(
             a.inbox,
             a.output,
-            _config(a),
+            config_from_args(a),
             options,
             address=a.address,
             num_cpus=a.num_cpus,
@@ -161,13 +151,7 @@ def _rerender(output: Path, courses: list[str], record: dict) -> None:
 
 def _pipeline_args(p) -> None:
     g = p.add_argument_group("analysis (as jobs/analyze_lectures.py)")
-    g.add_argument("--sample-fps", type=float, default=2.0, help="frames analysed per second of video")
-    g.add_argument("--weights", default="default", help="emotion model: built-in name or weights file")
-    g.add_argument("--batch-size", type=int, default=256, help="face crops per classifier call")
-    g.add_argument("--segment-s", type=float, default=600.0, help="split longer videos into segments")
-    g.add_argument("--classifiers", type=int, default=None, help="classifier actors (default: 1 per GPU)")
-    g.add_argument("--address", default=None, help="Ray address; default: RAY_ADDRESS or embedded Ray")
-    g.add_argument("--num-cpus", type=int, default=None, help="CPUs of an embedded Ray")
+    add_analysis_args(g)
 
 
 def register(subparsers) -> None:

@@ -16,7 +16,8 @@ put them back as columns). Units and meanings are in each field's metadata (``un
 ``description``), and so travel inside every Parquet file. Read a table with :func:`read`.
 
 No face images, landmarks or embeddings are stored: a face is its box, pose, eye openness,
-attention and emotion probabilities, under a pseudonymous per-lecture ``student_id``.
+attention and emotion probabilities, under a pseudonymous ``student_id`` (per lecture by default;
+course-wide with identity on, whose face descriptors stay in ``OUTPUT/identity/``, docs/PRIVACY.md).
 """
 
 from __future__ import annotations
@@ -97,8 +98,10 @@ FACES_SCHEMA = _schema(
             "student_id",
             pa.string(),
             "key",
-            "pseudonymous per-lecture student key '<video_id[:8]>-s001' (seats in reading order); "
-            "null for a short track that matches no student (a stray detection)",
+            "student: by default a pseudonymous per-lecture key '<video_id[:8]>-s001' (seats in "
+            "reading order); with identity on, the enrolled roster id, the seat map's id, or a course "
+            "pseudonym '<course hash>-p0007' stable across lectures ('unknown-<video_id[:8]>-<n>': "
+            "matches no enrolled student); null for a short track that is no student (a stray detection)",
             nullable=True,
         ),
         _box("x1", "left edge"),

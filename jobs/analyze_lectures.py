@@ -21,28 +21,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from fer_stream import pipeline, records  # noqa: E402
+from fer_stream.options import add_analysis_args, config_from_args  # noqa: E402
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--input", nargs="+", default=[], help="video files, folders (recursive) or globs")
     ap.add_argument("--output", required=True, help="records folder (faces/, frames/, videos/)")
-    ap.add_argument("--sample-fps", type=float, default=2.0, help="frames analysed per second of video")
-    ap.add_argument(
-        "--detect-every-s",
-        type=float,
-        default=2.0,
-        help="seconds between full face detections; frames between re-find known faces (0: every frame)",
-    )
-    ap.add_argument("--min-face-px", type=float, default=20.0, help="smallest face searched for, pixels")
-    ap.add_argument("--batch-size", type=int, default=256, help="face crops per classifier call")
-    ap.add_argument("--segment-s", type=float, default=600.0, help="split longer videos into segments")
-    ap.add_argument("--classifiers", type=int, default=None, help="classifier actors (default: 1 per GPU)")
-    ap.add_argument("--weights", default="default", help="emotion model: built-in name or weights file")
-    ap.add_argument("--address", default=None, help="Ray address; default: RAY_ADDRESS or embedded Ray")
-    ap.add_argument(
-        "--num-cpus", type=int, default=None, help="logical CPUs of an embedded Ray (default: cores + 1)"
-    )
+    add_analysis_args(ap)
     ap.add_argument("--force", action="store_true", help="redo videos already done with this config")
     ap.add_argument("--strict", action="store_true", help="abort at the first failed video (exit 1)")
     ap.add_argument("--demo", action="store_true", help="make the demo lecture in OUTPUT and analyse it")
@@ -86,15 +72,7 @@ def main(argv=None) -> int:
     inputs = list(a.input)
     if a.demo:
         inputs.append(str(demo_input(output)))
-    config = pipeline.PipelineConfig(
-        sample_fps=a.sample_fps,
-        weights=a.weights,
-        detect_every_s=a.detect_every_s,
-        min_face_px=a.min_face_px,
-        batch_size=a.batch_size,
-        segment_s=a.segment_s,
-        classifiers=a.classifiers,
-    )
+    config = config_from_args(a)
     started = pipeline.connect(a.address, a.num_cpus)
     try:
         summary = pipeline.run(inputs, output, config, force=a.force, strict=a.strict, progress=not a.quiet)

@@ -506,3 +506,15 @@ def test_job_submit_against_a_real_head(smoke_weights, tmp_path):
         shutil.rmtree(temp_dir, ignore_errors=True)
     done = (pc.field("status") == "done") & (pc.field("course") == "ML101")
     assert records.read(out, "videos", filter=done).num_rows == 1
+
+
+def test_job_flags_map_to_the_pipeline_config():
+    from fer_stream.faces.identity import IdentityConfig
+    from fer_stream.options import config_from_args
+
+    a = job.parse_args(["--input", "x.mp4", "--output", "o", "--detect-every-s", "0", "--min-face-px", "32"])
+    cfg = config_from_args(a)
+    assert cfg.identity is None and cfg.detect_every == 1 and cfg.min_face_px == 32.0
+    a = job.parse_args(["--input", "x.mp4", "--output", "o", "--identity", "--identity-threshold", "0.5"])
+    assert config_from_args(a).identity == IdentityConfig(threshold=0.5)
+    assert config_from_args(a).detect_every == 4  # 2 s at 2 fps: the defaults
