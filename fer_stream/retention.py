@@ -64,7 +64,8 @@ class Removal:
         courses: courses whose records changed (their reports are stale).
         video_ids: videos whose records changed.
         identity_entries: descriptor rows and seat entries removed from the identity store
-            (``None``: not a student erasure, or no identity store module).
+            (a student erasure: their descriptors and seats; a lecture erasure or retention: the
+            pseudonym descriptors kept from those lectures).
         other_files_deleted: run records and report files removed.
     """
 
@@ -350,18 +351,21 @@ def _lower_video_counts(change: _Change, path: Path, faces_removed: int) -> None
     change.replace(path, t)
 
 
-def _forget_identity(output: Path, student_id: str, course: str | None) -> int | None:
-    """Entries the identity store removed; ``None`` if there is no identity store module."""
-    import importlib
+def _forget_identity(output: Path, student_id: str, course: str | None) -> int:
+    """Entries (descriptor rows, seats) the identity store removed for the student."""
+    from fer_stream.faces import identity
 
-    for name in ("fer_stream.identity", "fer_stream.faces.identity"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        if hasattr(module, "forget_student"):
-            return int(module.forget_student(output, student_id, course))
-    return None
+    return int(identity.forget_student(output, student_id, course))
+
+
+def _forget_lecture_descriptors(
+    output: Path, *, video_id: str | None = None, before: date | None = None
+) -> int:
+    """Pseudonym descriptors the identity store kept from these lectures (biometric data goes with
+    the lectures it came from)."""
+    from fer_stream.faces import identity
+
+    return int(identity.forget_lectures(output, video_id=video_id, before=before))
 
 
 def forget_video(output: str | os.PathLike, video_id: str, *, reason: str = "forget") -> Removal:
@@ -410,6 +414,7 @@ def forget_videos(
     if remember:
         _add_tombstones(output, ids, reason)
         removal.other_files_deleted += _remove_reports(output, removal.courses)
+        removal.identity_entries = sum(_forget_lecture_descriptors(output, video_id=v) for v in ids)
     return removal
 
 
@@ -453,6 +458,7 @@ def forget_older_than(output: str | os.PathLike, days: int, today: date | None =
         _add_tombstones(output, removal.video_ids, f"retention: lecture before {cutoff.isoformat()}")
     removal.other_files_deleted += _remove_reports(output, removal.courses)
     removal.other_files_deleted += _prune_dated(output, cutoff)
+    removal.identity_entries = _forget_lecture_descriptors(output, before=cutoff)
     return removal
 
 

@@ -246,3 +246,27 @@ def test_forget_bad_arguments_and_missing_records(tmp_path, capsys):
     assert e.value.code == 2
     assert cli.main(["forget", "--output", str(tmp_path / "none"), "--video", vid(1)]) == 1
     assert "holds no records" in capsys.readouterr().err
+
+
+def test_erasing_lectures_also_erases_the_descriptors_kept_from_them(dataset):
+    import numpy as np
+
+    from fer_stream.faces import identity
+
+    rng = np.random.default_rng(0)
+    path = identity.course_dir(dataset, "ML101") / identity.PSEUDONYM_FILE
+    old_day = TODAY - timedelta(days=400)
+    rows = [(vid(1), TODAY - timedelta(days=3)), (vid(2), old_day), (vid(2), old_day), ("", "")]
+    gallery = identity.Gallery(
+        np.array(["p1", "p2", "p3", "enrolled"]),
+        rng.normal(size=(4, identity.DIM)).astype(np.float32),
+        np.array([v for v, _ in rows]),
+        np.array([str(d) for _, d in rows]),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    identity.save_gallery(path, gallery, next_number=4)
+    r = retention.forget_older_than(dataset, 365, today=TODAY)
+    assert r.identity_entries == 2
+    assert identity.load_gallery(path)[0].video_id.tolist() == [vid(1), ""]  # enrolment rows stay
+    r = retention.forget_video(dataset, vid(1))
+    assert r.identity_entries == 1 and identity.load_gallery(path)[0].ids.tolist() == ["enrolled"]

@@ -847,7 +847,9 @@ def forget_lectures(
         if video_id is not None:
             hit = g.video_id == video_id
         else:
-            hit = np.asarray([d < before.isoformat() for d in g.lecture_date.tolist()], bool).reshape(-1)
+            # rows without a lecture (enrolment photos) are never "before" anything
+            hit = np.asarray([d != "" and d < before.isoformat() for d in g.lecture_date.tolist()], bool)
+            hit = hit.reshape(-1)
         if hit.any():
             save_gallery(path, g.take(~hit), next_number)
             removed += int(hit.sum())
