@@ -140,7 +140,11 @@ def _demo(a) -> int:
 # Subcommands that live beside their library code: each module has ``register(subparsers)``,
 # which adds its parser(s) and sets ``func`` (taking the parsed args, returning the exit code).
 # Keep heavy imports inside ``func`` so that ``fer-stream --help`` stays fast.
-COMMAND_MODULES: tuple[str, ...] = ()
+COMMAND_MODULES: tuple[str, ...] = (
+    "fer_stream.identity_cli",
+    "fer_stream.nightly_cli",
+    "fer_stream.report_cli",
+)
 
 
 def main(argv=None) -> int:

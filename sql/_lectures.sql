@@ -1,0 +1,42 @@
+-- lectures: one row per analysed video (a lecture), from its latest 'done' run. Registered by
+-- fer_stream.reports.connect before any report runs; every report reads the lectures from here.
+--
+-- A video analysed again with another configuration keeps both sets of record files
+-- (<video_id>_<config_hash>.parquet); connect() keeps the faces/frames files of the run chosen here
+-- only, so no face is counted twice. A video without a done run (failed, or killed before its
+-- videos/ row was written) has no lecture row: its records, if any, are not complete.
+create or replace temp view lectures as
+
+with
+
+done as (
+    select
+        *,
+        row_number() over (
+            partition by video_id order by finished_at desc nulls last, run_id desc
+        ) as nth_latest
+    from videos
+    where status = 'done'
+),
+
+final as (
+    select
+        video_id,
+        course,
+        lecture_date,
+        path,
+        config_hash,
+        sample_fps,
+        -- seconds of video that one sampled frame stands for: every time in this package is
+        -- (number of sampled frames) x frame_s
+        1.0 / sample_fps as frame_s,
+        duration_s,
+        lost_s,
+        corrupt_packets,
+        model_version,
+        finished_at
+    from done
+    where nth_latest = 1
+)
+
+select * from final

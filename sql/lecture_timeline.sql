@@ -1,0 +1,97 @@
+-- lecture_timeline: per lecture per time bucket (a minute by default): class mean attention,
+-- faces and students visible, emotion mix.
+--
+-- Definitions (docs/ATTENTION.md, docs/REPORTS.md):
+-- * bucket k of a lecture holds the sampled frames with k * $bucket_s <= pts_s < (k + 1) * $bucket_s,
+--   pts_s = seconds from the start of the video; $bucket_s = 60 gives minutes (minute 0 = 0-59.9 s).
+-- * mean_attention = mean attention score of the students' measured faces in the bucket (each
+--   student in each sampled frame counts once; unmeasured faces and absent students count not at
+--   all); attention_rate = attentive / (attentive + inattentive) of the same faces.
+-- * faces_per_frame = faces the detector found per sampled frame (stray detections included);
+--   students_visible = distinct students seen in the bucket.
+-- * share_<emotion> = share of the students' faces in the bucket labelled <emotion>.
+-- * low_rank = 1 for the bucket of lowest mean_attention in the lecture, 2 the next, ... (ties:
+--   the earlier bucket first); null for a bucket without a measured face.
+-- Parameters: $course, $date_from, $date_to (inclusive), $video (id or prefix), $bucket_s (seconds).
+
+with
+
+scope as (
+    select video_id, course, lecture_date
+    from lectures
+    where ($course is null or course = $course)
+        and ($date_from is null or lecture_date >= $date_from)
+        and ($date_to is null or lecture_date <= $date_to)
+        and ($video is null or starts_with(video_id, $video))
+),
+
+frame_buckets as (
+    select
+        video_id,
+        cast(floor(pts_s / $bucket_s) as bigint) as bucket,
+        count(*) as frames_sampled,
+        count(*) filter (where n_faces = 0) as frames_no_faces,
+        sum(n_faces) as faces
+    from frames
+    where video_id in (select video_id from scope)
+    group by all
+),
+
+face_buckets as (
+    select
+        video_id,
+        cast(floor(pts_s / $bucket_s) as bigint) as bucket,
+        count(*) as student_faces,
+        count(distinct student_id) as students_visible,
+        count(attention) as faces_measured,
+        avg(attention) as mean_attention,
+        count(*) filter (where attentive) / nullif(count(attention), 0) as attention_rate,
+        count(*) filter (where emotion = 'angry') / count(*) as share_angry,
+        count(*) filter (where emotion = 'disgust') / count(*) as share_disgust,
+        count(*) filter (where emotion = 'fear') / count(*) as share_fear,
+        count(*) filter (where emotion = 'happy') / count(*) as share_happy,
+        count(*) filter (where emotion = 'sad') / count(*) as share_sad,
+        count(*) filter (where emotion = 'surprise') / count(*) as share_surprise,
+        count(*) filter (where emotion = 'neutral') / count(*) as share_neutral
+    from faces
+    where video_id in (select video_id from scope)
+        and student_id is not null
+    group by all
+),
+
+final as (
+    select
+        scope.course,
+        scope.lecture_date,
+        frame_buckets.video_id,
+        frame_buckets.bucket,
+        frame_buckets.bucket * $bucket_s as start_s,
+        (frame_buckets.bucket + 1) * $bucket_s as end_s,
+        frame_buckets.frames_sampled,
+        frame_buckets.frames_no_faces,
+        frame_buckets.faces / frame_buckets.frames_sampled as faces_per_frame,
+        coalesce(face_buckets.students_visible, 0) as students_visible,
+        coalesce(face_buckets.faces_measured, 0) as faces_measured,
+        face_buckets.mean_attention,
+        face_buckets.attention_rate,
+        case when face_buckets.mean_attention is not null then
+            row_number() over (
+                partition by frame_buckets.video_id, face_buckets.mean_attention is null
+                order by face_buckets.mean_attention, frame_buckets.bucket
+            )
+        end as low_rank,
+        face_buckets.share_angry,
+        face_buckets.share_disgust,
+        face_buckets.share_fear,
+        face_buckets.share_happy,
+        face_buckets.share_sad,
+        face_buckets.share_surprise,
+        face_buckets.share_neutral
+    from frame_buckets
+    inner join scope on frame_buckets.video_id = scope.video_id
+    left join face_buckets
+        on frame_buckets.video_id = face_buckets.video_id and frame_buckets.bucket = face_buckets.bucket
+    order by scope.course, scope.lecture_date, frame_buckets.video_id, frame_buckets.bucket
+)
+
+select * from final
