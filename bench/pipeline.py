@@ -134,6 +134,7 @@ def run_job(clip: Path, fps: float, weights: str, extra: list[str] = ()) -> dict
         "analyze_s": video["analyze_s"],
         "classify_s": video["classify_s"],
         "frames": video["sampled_frames"],
+        "segments": video["segments"],
         "faces": video["faces"],
         "faces_per_frame": float(n_faces.mean()) if len(n_faces) else 0.0,
         "peak_rss_mib": peak / MIB,
