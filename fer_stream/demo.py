@@ -10,7 +10,7 @@ MTCNN -> landmarks -> alignment -> attention -> tracking -> student keys -> emot
 
 from __future__ import annotations
 
-from collections import defaultdict
+from datetime import date
 from pathlib import Path
 
 import av
@@ -67,48 +67,63 @@ def make_demo_clip(path: str | Path, seconds: float = 8.0, fps: int = 10, seed: 
     return path
 
 
-def run_demo(workdir: str | Path = "demo_output", sample_fps: float = 2.0) -> list[dict]:
-    """Make the clip, analyse it, print and return one summary row per student."""
-    from fer_stream.classify import EmotionClassifier, default_threads
-    from fer_stream.faces.detect import make_detector
-    from fer_stream.faces.track import FaceTracker
-    from fer_stream.lecture import FaceStage, analyze_video, student_keys
+def demo_input(output: str | Path) -> Path:
+    """The demo lecture at ``OUTPUT/demo_input/demo/<today>_lecture.mp4`` (course ``demo``, today's
+    date, by the path convention), made once."""
+    clip = Path(output) / "demo_input" / "demo" / f"{date.today().isoformat()}_lecture.mp4"
+    return clip if clip.exists() else make_demo_clip(clip)
 
-    clip = make_demo_clip(Path(workdir) / "demo_lecture.mp4")
-    clf = EmotionClassifier("default", threads=default_threads())
-    stage = FaceStage(make_detector("mtcnn", min_face_px=20), crop_size=clf.input_size)
-    tracker = FaceTracker()
-    per_track: dict[int, list] = defaultdict(list)
-    n_frames = 0
-    for ff in analyze_video(clip, stage, tracker, sample_fps=sample_fps):
-        n_frames += 1
-        probs = clf.predict(ff.crops)
-        for i, tid in enumerate(ff.track_id):
-            per_track[int(tid)].append((ff.pts_s, bool(ff.attentive[i]), float(ff.attention[i]), probs[i]))
-    keys = student_keys(tracker)
-    by_student: dict[str, list] = defaultdict(list)
-    for tid, rows in per_track.items():
-        if tid in keys:
-            by_student[keys[tid]].extend(rows)
-    summary = []
-    for sid in sorted(by_student):
-        rows = by_student[sid]
-        p = np.mean([r[3] for r in rows], 0)
-        summary.append(
-            {
-                "student": sid,
-                "frames_visible": len(rows),
-                "frames_not_visible": n_frames - len(rows),
-                "attentive_share": round(float(np.mean([r[1] for r in rows])), 2),
-                "dominant_emotion": clf.labels[int(p.argmax())],
-                "p_dominant": round(float(p.max()), 2),
-            }
-        )
-    print(f"demo lecture: {clip} ({n_frames} sampled frames at {sample_fps} fps, model {clf.version})")
-    print(f"{'student':8} {'visible':>7} {'absent':>6} {'attentive':>9}  emotion")
-    for s in summary:
+
+def student_report(output: str | Path, video_id: str) -> list[dict]:
+    """One row per student of an analysed video, from the SQL reports ``student_attention`` and
+    ``student_emotions`` over the records in ``output``."""
+    from fer_stream import reports
+
+    con = reports.connect(output)
+    att = reports.run_report(con, "student_attention", video=video_id)
+    emo = reports.run_report(con, "student_emotions", video=video_id)
+    cols = ["student_id", "minutes_visible", "presence", "attention_rate", "longest_inattentive_s"]
+    table = att.select(cols).join(
+        emo.select(["student_id", "dominant_emotion", "dominant_share"]), "student_id"
+    )
+    return table.sort_by("student_id").to_pylist()
+
+
+def print_student_report(output: str | Path, video_path: str | Path) -> list[dict]:
+    """Print (and return) :func:`student_report` for the done video at ``video_path``."""
+    import pyarrow.compute as pc
+
+    from fer_stream import records
+
+    done = (pc.field("path") == str(video_path)) & (pc.field("status") == "done")
+    row = records.read(output, "videos", filter=done)
+    if not row.num_rows:
+        return []
+    vid = row.column("video_id")[0].as_py()
+    rows = student_report(output, vid)
+    n = row.column("sampled_frames")[0].as_py()
+    print(f"\n{video_path}: {n} sampled frames, model {row.column('model_version')[0].as_py()}")
+    print(f"{'student':16} {'min seen':>8} {'present':>7} {'attentive':>9} {'longest off s':>13}  emotion")
+    for r in rows:
+        rate = "-" if r["attention_rate"] is None else f"{r['attention_rate']:.2f}"
         print(
-            f"{s['student']:8} {s['frames_visible']:7d} {s['frames_not_visible']:6d} "
-            f"{s['attentive_share']:9.2f}  {s['dominant_emotion']} ({s['p_dominant']:.2f})"
+            f"{r['student_id']:16} {r['minutes_visible']:8.2f} {r['presence']:7.2f} {rate:>9} "
+            f"{r['longest_inattentive_s']:13.1f}  {r['dominant_emotion']} ({r['dominant_share']:.2f})"
         )
-    return summary
+    print("(fer-stream report student_attention --data OUTPUT for the full report; docs/REPORTS.md)")
+    return rows
+
+
+def run_demo(workdir: str | Path = "demo_output", sample_fps: float = 2.0) -> list[dict]:
+    """Make the demo lecture in ``workdir``, analyse it on an embedded Ray into records there, print
+    and return the per-student report (what ``jobs/analyze_lectures.py --demo`` does)."""
+    from fer_stream import pipeline
+
+    clip = demo_input(workdir)
+    started = pipeline.connect()
+    try:
+        pipeline.run([clip], workdir, pipeline.PipelineConfig(sample_fps=sample_fps), progress=False)
+    finally:
+        if started:
+            pipeline.disconnect()
+    return print_student_report(workdir, clip.resolve())

@@ -342,31 +342,3 @@ def dataset(root: str | os.PathLike, name: str) -> ds.Dataset:
 def read(root: str | os.PathLike, name: str, columns: list[str] | None = None, filter=None) -> pa.Table:
     """Table ``name`` under ``root`` (empty, with the schema, if nothing was written yet)."""
     return dataset(root, name).to_table(columns=columns, filter=filter)
-
-
-def student_summary(faces: pa.Table, n_frames: int) -> list[dict]:
-    """One row per student of one video's faces: frames visible/absent, attentive share, emotion.
-
-    A small preview for ``--demo``; the reports proper are SQL over these tables.
-    """
-    sid = np.asarray(faces.column("student_id").to_pylist(), dtype=object)
-    labels = list(FER2013_LABELS)
-    probs = np.stack([faces.column(f"p_{k}").to_numpy(zero_copy_only=False) for k in labels], 1)
-    attentive = faces.column("attentive").to_numpy(zero_copy_only=False)
-    frames = faces.column("frame_index").to_numpy()
-    rows = []
-    for s in sorted(x for x in set(sid) if x is not None):
-        m = sid == s
-        p = probs[m].mean(0)
-        visible = len(np.unique(frames[m]))
-        rows.append(
-            {
-                "student_id": s,
-                "frames_visible": visible,
-                "frames_absent": n_frames - visible,
-                "attentive_share": round(float(attentive[m].mean()), 2),
-                "dominant_emotion": labels[int(p.argmax())],
-                "p_dominant": round(float(p.max()), 2),
-            }
-        )
-    return rows

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 import argparse
 import sys
-from datetime import date
 from pathlib import Path
 
 # Runs as a script from a checkout (`ray job submit --working-dir .` ships one) without an install.
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from fer_stream import pipeline, records  # noqa: E402
+from fer_stream import pipeline  # noqa: E402
+from fer_stream.demo import demo_input, print_student_report  # noqa: E402
 from fer_stream.options import add_analysis_args, config_from_args  # noqa: E402
 
 
@@ -37,33 +37,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if not a.input and not a.demo:
         ap.error("--input is required (or --demo)")
     return a
-
-
-def demo_input(output: Path) -> Path:
-    """The demo lecture at OUTPUT/demo_input/demo/<today>_lecture.mp4 (course 'demo' by the path rule)."""
-    from fer_stream.demo import make_demo_clip
-
-    clip = output / "demo_input" / "demo" / f"{date.today().isoformat()}_lecture.mp4"
-    return clip if clip.exists() else make_demo_clip(clip)
-
-
-def print_students(output: Path, video: str) -> None:
-    """The per-student summary of one analysed video, read back from the records."""
-    import pyarrow.compute as pc
-
-    row = records.read(output, "videos", filter=(pc.field("path") == video) & (pc.field("status") == "done"))
-    if not row.num_rows:
-        return
-    vid = row.column("video_id")[0].as_py()
-    faces = records.read(output, "faces", filter=pc.field("video_id") == vid)
-    n_frames = records.read(output, "frames", filter=pc.field("video_id") == vid).num_rows
-    print(f"\n{video}: {n_frames} sampled frames, model {row.column('model_version')[0].as_py()}")
-    print(f"{'student':16} {'visible':>7} {'absent':>6} {'attentive':>9}  emotion")
-    for s in records.student_summary(faces, n_frames):
-        print(
-            f"{s['student_id']:16} {s['frames_visible']:7d} {s['frames_absent']:6d} "
-            f"{s['attentive_share']:9.2f}  {s['dominant_emotion']} ({s['p_dominant']:.2f})"
-        )
 
 
 def main(argv=None) -> int:
@@ -84,7 +57,7 @@ def main(argv=None) -> int:
             pipeline.disconnect()
     print(summary.describe())
     if a.demo:
-        print_students(output, inputs[-1])
+        print_student_report(output, inputs[-1])
     return summary.exit_code
 
 

@@ -156,22 +156,6 @@ def test_read_back_with_plain_pyarrow_hive_partitioning(tmp_path):
     assert records.read(tmp_path / "nothing", "faces").schema.equals(records.FACES_SCHEMA)
 
 
-def test_student_summary():
-    n = 4
-    probs = np.tile(np.eye(7, dtype=np.float32)[3], (n, 1))  # all happy
-    cols = {name: np.zeros(n, np.float32) for name in FACES}
-    cols.update(
-        video_id=VID, course="c", lecture_date=date(2024, 1, 1), frame_index=np.array([0, 0, 15, 30]),
-        track_id=np.array([1, 2, 1, 1]), student_id=["v-s001", "v-s002", "v-s001", None],
-        attentive=np.array([True, False, False, True]), emotion=["happy"] * n, model_version="m",
-        **{f"p_{x}": probs[:, j] for j, x in enumerate(FER2013_LABELS)},
-    )  # fmt: skip
-    rows = records.student_summary(records.make_table("faces", cols), n_frames=3)
-    assert [r["student_id"] for r in rows] == ["v-s001", "v-s002"]
-    assert rows[0]["frames_visible"] == 2 and rows[0]["frames_absent"] == 1
-    assert rows[0]["attentive_share"] == 0.5 and rows[0]["dominant_emotion"] == "happy"
-
-
 def test_stale_temp_files_of_a_killed_writer_are_cleaned_up(tmp_path):
     path = records.write_partition(tmp_path, "frames", _frames(3), "ML101", date(2024, 3, 5), "x")
     old, new = path.parent / ".x.dead.tmp", path.parent / ".y.live.tmp"
