@@ -732,6 +732,14 @@ def disconnect() -> None:
     ray.shutdown()
 
 
+def _cancel(ref) -> None:
+    """Stop a task by ending its worker process (Ray starts a fresh one). A plain ``ray.cancel``
+    raises KeyboardInterrupt inside the task, and one that lands in the middle of a first ``import``
+    (PyAV, torch) leaves that module half-initialised in a worker Ray then reuses: every later task
+    there failed with "module 'av' has no attribute 'stream'"."""
+    ray.cancel(ref, force=True)
+
+
 def _error(e: BaseException) -> tuple[str, str]:
     """``(type name, message)`` of an error; the original one when Ray wrapped it in RayTaskError."""
     if isinstance(e, ray.exceptions.RayTaskError) and getattr(e, "cause", None) is not None:
@@ -847,7 +855,7 @@ class _Run:
                 self.display.update(len(self.results), frames, faces)
         finally:
             for ref in self.pending:
-                ray.cancel(ref)
+                _cancel(ref)
             self.display.close()
             for actor in self.classifiers or []:
                 ray.kill(actor)  # frees their CPUs/GPUs for the next run on a shared cluster
@@ -979,7 +987,7 @@ class _Run:
     def _fail(self, v: _Video, err: tuple[str, str]) -> None:
         for ref, (_, other, _) in list(self.pending.items()):
             if other is v:  # the video's other segments: their work is wasted now
-                ray.cancel(ref)
+                _cancel(ref)
                 del self.pending[ref]
         self.queue = [(o, k) for o, k in self.queue if o is not v]
         row = self._row(v, "failed", err)

@@ -1,4 +1,5 @@
--- lectures: one row per analysed video (a lecture), from its latest 'done' run. Registered by
+-- lectures: one row per analysed video (a lecture), from its latest 'done' run, and the table macro
+-- lectures_in(course, date_from, date_to, video): those a report's parameters select. Registered by
 -- fer_stream.reports.connect before any report runs; every report reads the lectures from here.
 --
 -- A video analysed again with another configuration keeps both sets of record files
@@ -39,4 +40,14 @@ final as (
     where nth_latest = 1
 )
 
-select * from final
+select * from final;
+
+-- The lectures a report is about: each argument null = no restriction; dates inclusive; video is a
+-- video_id or a prefix of one (the 8 characters in per-lecture student ids).
+create or replace temp macro lectures_in(want_course, want_from, want_to, want_video) as table
+    select *
+    from lectures
+    where (want_course is null or course = want_course)
+        and (want_from is null or lecture_date >= want_from)
+        and (want_to is null or lecture_date <= want_to)
+        and (want_video is null or starts_with(video_id, want_video));

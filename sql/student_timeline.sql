@@ -13,11 +13,7 @@ with
 
 scope as (
     select video_id, course, lecture_date, frame_s
-    from lectures
-    where ($course is null or course = $course)
-        and ($date_from is null or lecture_date >= $date_from)
-        and ($date_to is null or lecture_date <= $date_to)
-        and ($video is null or starts_with(video_id, $video))
+    from lectures_in($course, $date_from, $date_to, $video)
 ),
 
 student_faces as (

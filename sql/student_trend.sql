@@ -21,10 +21,7 @@ with
 
 scope as (
     select video_id, course, lecture_date, frame_s
-    from lectures
-    where ($course is null or course = $course)
-        and ($date_from is null or lecture_date >= $date_from)
-        and ($date_to is null or lecture_date <= $date_to)
+    from lectures_in($course, $date_from, $date_to, null)  -- a date range: every lecture in it
 ),
 
 per_lecture as (

@@ -25,7 +25,7 @@ ray = pytest.importorskip("ray", reason="nightly runs need ray: pip install 'ray
 from fer_stream import cli, nightly, nightly_cli, pipeline, records  # noqa: E402
 from fer_stream.labels import FER2013_LABELS  # noqa: E402
 from fer_stream.models import build, checkpoint  # noqa: E402
-from tests.conftest import ROOT, shared  # noqa: E402
+from tests.conftest import ROOT, ray_head, shared  # noqa: E402
 
 DEPLOY = ROOT / "deploy"
 SETTLE_S = 1.0  # tests wait this long for a file to count as copied
@@ -581,88 +581,31 @@ def test_a_night_that_cannot_run_exits_1_and_says_why(weights, tmp_path, capsys)
     assert "ERROR" in capsys.readouterr().out and not (tmp_path / "out" / nightly.LOCK_FILE).exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_the_ray_cluster_variant_submits_a_night_to_a_real_head(clips, weights, tmp_path):
-    """deploy/ray-nightly-submit.sh against `ray start --head` (token auth, free ports, its own temp
-    dir and process group: as tests/test_pipeline.py::test_job_submit_against_a_real_head)."""
-    import secrets
-    import tempfile
-    import urllib.error
-    import urllib.request
-
-    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
-    port, dash, agent, client = _free_port(), _free_port(), _free_port(), _free_port()
-    token = secrets.token_hex(32)
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
-    env.pop("RAY_ADDRESS", None)
+    """deploy/ray-nightly-submit.sh against `ray start --head` (tests.conftest.ray_head: token auth,
+    free ports, its own temp dir and process group)."""
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     (inbox / "ML101").mkdir(parents=True)
     shutil.copy(clips["a"], inbox / "ML101" / "2024-03-05_a.mp4")
-    temp_dir = tempfile.mkdtemp(prefix="rayn", dir="/tmp")
-    log = open(tmp_path / "head.log", "w")
-    head = subprocess.Popen(
-        [*ray_cli, "start", "--head", "--block", "--temp-dir", temp_dir, "--num-cpus", "2",
-         "--port", str(port), "--dashboard-port", str(dash), "--dashboard-host", "127.0.0.1",
-         "--include-dashboard", "true", "--dashboard-agent-listen-port", str(agent),
-         "--ray-client-server-port", str(client),
-         "--object-store-memory", str(256 << 20), "--disable-usage-stats"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                req = urllib.request.Request(
-                    f"http://127.0.0.1:{dash}/api/version", headers={"Authorization": f"Bearer {token}"}
-                )
-                urllib.request.urlopen(req, timeout=2)
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                assert head.poll() is None, (tmp_path / "head.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the head's job server did not come up in 120 s"
-                time.sleep(1)
+    with ray_head(tmp_path) as head:
         # the ray of this Python, as cron's PATH would find the cluster's
         fake_path = tmp_path / "bin"
         fake_path.mkdir()
         (fake_path / "ray").write_text(f'#!/bin/sh\nexec {sys.executable} -m ray.scripts.scripts "$@"\n')
         (fake_path / "ray").chmod(0o755)
+        env = dict(head.env)
         env.update(
             PATH=f"{fake_path}:{env['PATH']}",
             FER_STREAM_ENV_FILE=str(tmp_path / "none.env"),
             FER_STREAM_INBOX=str(inbox),
             FER_STREAM_OUTPUT=str(out),
             FER_STREAM_NIGHTLY_OPTS=f"--weights {weights['v1']} --settle-s 0",
-            RAY_JOB_ADDRESS=f"http://127.0.0.1:{dash}",
+            RAY_JOB_ADDRESS=head.dashboard,
         )
-        while True:  # the job server answers before the node's agent has registered with it
-            r = subprocess.run(
-                [DEPLOY / "ray-nightly-submit.sh"], env=env, capture_output=True, text=True, timeout=300
-            )
-            if "No available agent" not in r.stderr or time.monotonic() > deadline:
-                break
-            time.sleep(2)
+        r = head.submit([DEPLOY / "ray-nightly-submit.sh"], env=env)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         assert "1 new -> 1 done, 0 failed" in r.stdout
         (rec,) = [json.loads(p.read_text()) for p in (out / "runs").glob("*.json")]
         assert rec["status"] == "finished" and rec["counts"]["done"] == 1
         assert records.read(out, "videos").column("status").to_pylist() == ["done"]
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait(10)
-        time.sleep(1)
-        try:
-            os.killpg(head.pid, signal.SIGKILL)  # anything of the group still alive
-        except ProcessLookupError:
-            pass
-        log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)

@@ -6,17 +6,12 @@ import importlib.util
 import json
 import os
 import re
-import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from datetime import date
 from pathlib import Path
 
@@ -30,7 +25,7 @@ ray = pytest.importorskip("ray", reason="the pipeline needs ray: pip install 'ra
 from fer_stream import pipeline, records  # noqa: E402
 from fer_stream.labels import FER2013_LABELS  # noqa: E402
 from fer_stream.models import build, checkpoint  # noqa: E402
-from tests.conftest import ROOT, shared  # noqa: E402
+from tests.conftest import ROOT, ray_head, shared  # noqa: E402
 
 _spec = importlib.util.spec_from_file_location("analyze_lectures", ROOT / "jobs" / "analyze_lectures.py")
 job = importlib.util.module_from_spec(_spec)
@@ -287,7 +282,8 @@ def test_bad_file_fails_typed_the_batch_goes_on_and_the_exit_code_says_so(
     # --strict: the first failure aborts the run, exit 1
     assert job.main([*args, "--output", str(tmp_path / "strict"), "--strict"]) == 1
     assert "aborted" in capsys.readouterr().out
-    assert "NotAVideoError" in {r["error_type"] for r in video_rows(tmp_path / "strict")}
+    # whichever bad file's inspection came back first (they run in parallel) is the recorded failure
+    assert {r["error_type"] for r in video_rows(tmp_path / "strict")} & {"NotAVideoError", "MetadataError"}
     # a bad run (no such weights) is an error before any video
     assert job.main([*args[:2], "--output", str(tmp_path / "x"), "--weights", str(tmp_path / "no.pt")]) == 1
 
@@ -429,81 +425,23 @@ def test_default_weights_end_to_end(ray_local, tmp_path):
 # ray job submit against a real head (its own Ray, token auth as Ray 2.60 enables by default)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_job_submit_against_a_real_head(smoke_weights, tmp_path):
-    ray_cli = [sys.executable, "-m", "ray.scripts.scripts"]
-    port, dash, agent, client = _free_port(), _free_port(), _free_port(), _free_port()
-    token = secrets.token_hex(32)
-    # The head and the submitting client share the token; the job's driver inherits the head's env.
-    env = {**os.environ, "RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token}
-    env.pop("RAY_ADDRESS", None)
     clip = write_clip(tmp_path / "in" / "ML101" / "2024-03-05_a.mp4")
     out = tmp_path / "out"
-    log = open(tmp_path / "head.log", "w")
-    # Its own short temp dir (socket paths are limited to ~107 characters): the head's address file
-    # goes there, not to /tmp/ray/ray_current_cluster where other ray.init() calls would find it.
-    temp_dir = tempfile.mkdtemp(prefix="rayh", dir="/tmp")
-    # Free ports for everything with a fixed default: an embedded Ray on this machine (the other
-    # tests') already holds the dashboard agent's default port 52365, and its head would never get an
-    # agent to run jobs ("No available agent to submit job").
-    # --block keeps `ray start` in the foreground: the head's processes stay in this process group,
-    # so the test stops exactly them (not every Ray on the machine, as `ray stop` would).
-    head = subprocess.Popen(
-        [*ray_cli, "start", "--head", "--block", "--temp-dir", temp_dir, "--num-cpus", "2",
-         "--port", str(port), "--dashboard-port", str(dash), "--dashboard-host", "127.0.0.1",
-         "--include-dashboard", "true", "--dashboard-agent-listen-port", str(agent),
-         "--ray-client-server-port", str(client),
-         "--object-store-memory", str(256 << 20), "--disable-usage-stats"],
-        env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            try:
-                req = urllib.request.Request(
-                    f"http://127.0.0.1:{dash}/api/version", headers={"Authorization": f"Bearer {token}"}
-                )
-                urllib.request.urlopen(req, timeout=2)
-                break
-            except (urllib.error.URLError, ConnectionError, OSError):
-                assert head.poll() is None, (tmp_path / "head.log").read_text()[-3000:]
-                assert time.monotonic() < deadline, "the head's job server did not come up in 120 s"
-                time.sleep(1)
+    with ray_head(tmp_path) as head:
         submit = [
-            *ray_cli, "job", "submit", "--address", f"http://127.0.0.1:{dash}", "--working-dir", str(ROOT),
+            sys.executable, "-m", "ray.scripts.scripts", "job", "submit", "--address", head.dashboard,
+            "--working-dir", str(ROOT),
             "--", "python", "jobs/analyze_lectures.py", "--input", str(tmp_path / "in"), "--output", str(out),
             "--weights", str(smoke_weights), "--quiet",
         ]  # fmt: skip
-        while True:  # the job server answers before the node's agent has registered with it
-            r = subprocess.run(submit, env=env, capture_output=True, text=True, timeout=300)
-            if "No available agent" not in r.stderr or time.monotonic() > deadline:
-                break
-            time.sleep(2)
+        r = head.submit(submit)
         assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
         assert "1 done, 0 skipped, 0 failed" in r.stdout
         (row,) = video_rows(out)
         assert row["status"] == "done" and row["course"] == "ML101" and row["path"] == str(clip.resolve())
         assert records.read(out, "frames").num_rows == row["sampled_frames"] == 2
-    finally:
-        os.killpg(head.pid, signal.SIGTERM)
-        try:
-            head.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(head.pid, signal.SIGKILL)
-            head.wait(10)
-        time.sleep(1)
-        try:
-            os.killpg(head.pid, signal.SIGKILL)  # anything of the group still alive
-        except ProcessLookupError:
-            pass
-        log.close()
-        shutil.rmtree(temp_dir, ignore_errors=True)
     done = (pc.field("status") == "done") & (pc.field("course") == "ML101")
     assert records.read(out, "videos", filter=done).num_rows == 1
 
