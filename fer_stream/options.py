@@ -29,7 +29,12 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
     )
     p.add_argument("--batch-size", type=int, default=256, help="face crops per classifier call")
     p.add_argument("--segment-s", type=float, default=600.0, help="split longer videos into segments")
-    p.add_argument("--classifiers", type=int, default=None, help="classifier actors (default: 1 per GPU)")
+    p.add_argument(
+        "--classifiers",
+        type=int,
+        default=None,
+        help="classifier actors (default: 1 per GPU, else 1 per ~3 CPUs)",
+    )
     p.add_argument("--address", default=None, help="Ray address; default: RAY_ADDRESS or embedded Ray")
     p.add_argument(
         "--num-cpus", type=int, default=None, help="logical CPUs of an embedded Ray (default: cores + 1)"

@@ -78,7 +78,8 @@ class PipelineConfig:
         batches_in_flight: classifier calls a segment may have outstanding; bounds memory.
         segment_s: videos longer than this are cut into segments of about this many seconds,
             analysed in parallel.
-        classifiers: classifier actors; ``None``: one per GPU, or one CPU actor without GPUs.
+        classifiers: classifier actors; ``None``: one per GPU, or without GPUs one CPU actor per
+            ~3 CPUs (``CPU_CLASSIFIER_SHARE``; 1 on a 2-core machine).
         classifier_cpus: CPUs of each CPU classifier actor (its torch threads).
         identity: ``None`` (default): ``student_id`` is the per-lecture ``<video_id[:8]>-s001``. An
             ``IdentityConfig``: up to ``max_per_track`` face descriptors per track are computed, and
@@ -438,6 +439,10 @@ class _Progress:
         return self.frames, self.faces
 
 
+# Share of a CPU-only cluster's CPUs that classifier actors get when their number is not given.
+CPU_CLASSIFIER_SHARE = 0.35
+
+
 def classifier_plan(config: PipelineConfig) -> tuple[int, str, dict, int]:
     """How many classifier actors, on which device, with which Ray options, and how many video
     workers (1-CPU segment tasks) the cluster's CPUs then leave room for."""
@@ -448,7 +453,11 @@ def classifier_plan(config: PipelineConfig) -> tuple[int, str, dict, int]:
         n, device = config.classifiers or gpus, "cuda"
         opts.update(num_gpus=1, num_cpus=1)
     else:
-        n, device = config.classifiers or 1, "cpu"
+        # Without GPUs the classifier needs about a third of the CPU time (bench/matrix.py: 0.065
+        # CPU-s of classifier per 0.122 CPU-s of video work per second of lecture): one actor per
+        # ~3 CPUs, so a 16-core node is not held up by a single classifier.
+        auto = max(1, round(cpus * CPU_CLASSIFIER_SHARE / config.classifier_cpus))
+        n, device = config.classifiers or auto, "cpu"
         if cpus - n * config.classifier_cpus < 1:
             raise ValueError(
                 f"{n} classifier(s) x {config.classifier_cpus:g} CPUs leave no CPU for the video "

@@ -456,3 +456,20 @@ def test_job_flags_map_to_the_pipeline_config():
     a = job.parse_args(["--input", "x.mp4", "--output", "o", "--identity", "--identity-threshold", "0.5"])
     assert config_from_args(a).identity == IdentityConfig(threshold=0.5)
     assert config_from_args(a).detect_every == 4  # 2 s at 2 fps: the defaults
+
+
+def test_cpu_classifier_actors_scale_with_the_cluster(monkeypatch, smoke_weights):
+    cfg = pipeline.PipelineConfig(weights=str(smoke_weights))
+    for cpus, gpus, actors, workers in [
+        (3, 0, 1, 2),
+        (2, 0, 1, 1),
+        (17, 0, 6, 11),
+        (64, 0, 22, 42),
+        (16, 2, 2, 14),
+    ]:
+        monkeypatch.setattr(pipeline.ray, "cluster_resources", lambda c=cpus, g=gpus: {"CPU": c, "GPU": g})
+        n, device, opts, slots = pipeline.classifier_plan(cfg)
+        assert (n, slots, device) == (actors, workers, "cuda" if gpus else "cpu"), cpus
+    monkeypatch.setattr(pipeline.ray, "cluster_resources", lambda: {"CPU": 2})
+    with pytest.raises(ValueError, match="leave no CPU"):
+        pipeline.classifier_plan(dataclasses.replace(cfg, classifiers=2))
