@@ -175,6 +175,7 @@ def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     }
     for name in ("faces", "frames"):
         _register(con, name, [f for f in files[name] if Path(f).name in current])
+    con.execute((SQL_DIR / "_student_lectures.sql").read_text())
     return con
 
 

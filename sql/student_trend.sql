@@ -25,32 +25,7 @@ scope as (
 ),
 
 per_lecture as (
-    -- faces of no student (stray detections) are left out
-    select
-        video_id,
-        student_id,
-        count(*) as frames_visible,
-        avg(attention) as mean_attention,
-        count(*) filter (where attentive) / nullif(count(attention), 0) as attention_rate,
-        count(*) filter (where emotion = 'angry') as n_angry,
-        count(*) filter (where emotion = 'disgust') as n_disgust,
-        count(*) filter (where emotion = 'fear') as n_fear,
-        count(*) filter (where emotion = 'happy') as n_happy,
-        count(*) filter (where emotion = 'sad') as n_sad,
-        count(*) filter (where emotion = 'surprise') as n_surprise,
-        count(*) filter (where emotion = 'neutral') as n_neutral,
-        avg(p_angry) as p_angry,
-        avg(p_disgust) as p_disgust,
-        avg(p_fear) as p_fear,
-        avg(p_happy) as p_happy,
-        avg(p_sad) as p_sad,
-        avg(p_surprise) as p_surprise,
-        avg(p_neutral) as p_neutral
-    from faces
-    where video_id in (select video_id from scope)
-        and student_id is not null
-        and ($student is null or student_id = $student)
-    group by video_id, student_id
+    select * from student_lectures($course, $date_from, $date_to, null, $student)  -- sql/_student_lectures.sql
 ),
 
 kept as (

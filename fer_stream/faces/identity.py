@@ -779,6 +779,14 @@ def resolve_students(
 # Forgetting
 
 
+def _course_folders(output_dir: str | os.PathLike, course: str | None) -> list[Path]:
+    """The store folder of ``course``, or of every course."""
+    if course is not None:
+        return [course_dir(output_dir, course)]
+    root = store_root(output_dir)
+    return sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+
+
 def forget_student(output_dir: str | os.PathLike, student_id: str, course: str | None = None) -> int:
     """Remove everything the identity store holds about ``student_id``.
 
@@ -790,11 +798,7 @@ def forget_student(output_dir: str | os.PathLike, student_id: str, course: str |
     Returns:
         entries removed: descriptor rows plus seat-map entries (0 if the store holds nothing of them).
     """
-    root = store_root(output_dir)
-    if course is not None:
-        folders = [course_dir(output_dir, course)]
-    else:
-        folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    folders = _course_folders(output_dir, course)
     removed = 0
     for folder in folders:
         for name in (ROSTER_FILE, PSEUDONYM_FILE):
@@ -833,11 +837,7 @@ def forget_lectures(
     """
     if (video_id is None) == (before is None):
         raise ValueError("give exactly one of video_id and before")
-    root = store_root(output_dir)
-    if course is not None:
-        folders = [course_dir(output_dir, course)]
-    else:
-        folders = sorted(p for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
+    folders = _course_folders(output_dir, course)
     removed = 0
     for folder in folders:
         path = folder / PSEUDONYM_FILE
