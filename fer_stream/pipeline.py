@@ -729,11 +729,9 @@ def embedded_cpus() -> int:
     machine, 600 s of 720p with 17 faces: 6.2x realtime with 3 logical CPUs (2 video workers) vs 4.9x
     with 2 (1 worker), docs/BENCHMARKS.md.
     """
-    try:
-        cores = len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        cores = os.cpu_count() or 1
-    return cores + 1
+    from fer_stream.classify import default_threads  # the cores this process may use
+
+    return default_threads() + 1
 
 
 def disconnect() -> None:
