@@ -906,7 +906,7 @@ class _Run:
             v.started = time.time()
             self.pending[_inspect.remote(v.path)] = ("inspect", v, 0)
             inspecting += 1
-        busy = sum(kind == "segment" for kind, _, _ in self.pending.values())
+        busy = self._running_segments()
         while self.queue and busy < self.max_segments and not self.aborted:
             v, k = self.queue.pop(0)
             if self.classifiers is None:  # only once there is work: a rerun that skips all starts none
