@@ -4,7 +4,7 @@
 
 Photos: ``../shared/data/identity/`` (ageitgey/face_recognition examples): enrolment photos in
 ``<person>/`` (obama 2, biden 2, alex_lacamoire 1), faces to match in ``test/``. Faces are found,
-landmarked and described exactly as in enrolment (``fer_stream.faces.identity.Enroller``: MTCNN,
+landmarked and described exactly as in enrolment (``fer_stream.identity.Enroller``: MTCNN,
 dlib 68 points, dlib ResNet descriptor). The test faces' true identities were labelled by hand,
 by face centre (table ``TRUTH`` below); ``obama_and_biden.jpg`` also shows a child who is never
 enrolled, so she must stay unknown.
@@ -33,7 +33,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_stream.faces import identity
+from fer_stream import identity
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PEOPLE = ("obama", "biden", "alex_lacamoire")

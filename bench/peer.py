@@ -104,8 +104,8 @@ class FerStream:
 
     def __init__(self):
         from fer_stream.classify import EmotionClassifier, default_threads
+        from fer_stream.config import PipelineConfig
         from fer_stream.faces.detect import make_detector
-        from fer_stream.pipeline import PipelineConfig
 
         self.config = PipelineConfig()
         self.clf = EmotionClassifier(self.config.weights, device="cpu", threads=default_threads())

@@ -118,11 +118,12 @@ def run_demo(workdir: str | Path = "demo_output", sample_fps: float = 2.0) -> li
     """Make the demo lecture in ``workdir``, analyse it on an embedded Ray into records there, print
     and return the per-student report (what ``jobs/analyze_lectures.py --demo`` does)."""
     from fer_stream import pipeline
+    from fer_stream.config import PipelineConfig
 
     clip = demo_input(workdir)
     started = pipeline.connect()
     try:
-        pipeline.run([clip], workdir, pipeline.PipelineConfig(sample_fps=sample_fps), progress=False)
+        pipeline.run([clip], workdir, PipelineConfig(sample_fps=sample_fps), progress=False)
     finally:
         if started:
             pipeline.disconnect()

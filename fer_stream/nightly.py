@@ -42,7 +42,9 @@ from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from pathlib import Path
 
-from fer_stream import records, retention
+from fer_stream import inputs, records, retention
+from fer_stream.config import ModelInfo, PipelineConfig, config_hash
+from fer_stream.inputs import Lecture, content_hash, discover_videos
 from fer_stream.retention import write_json_atomic
 
 EXIT_OK = 0  # the night ran (failed videos are listed in the run record)
@@ -293,6 +295,7 @@ class InboxFile:
     reason: str = ""
     attempt: int = 0
     old_video_id: str | None = None  # "changed": the content the path held before
+    lecture: Lecture | None = None  # path, video id, course and date, resolved once for the pipeline
     status: str = "skipped"  # pending (to analyse), then done / failed (or skipped by the pipeline)
     error_type: str | None = None
     error_message: str | None = None
@@ -330,8 +333,6 @@ def scan_inbox(
     """Every video file of ``inbox`` (not under ``exclude``) with its content hash, or
     ``action="copying"`` while it is not settled. Hashes are reused from ``state["files"]`` while
     size, mtime, ctime and inode match."""
-    from fer_stream.pipeline import content_hash, discover_videos
-
     found = []
     cache = state.setdefault("files", {})
     for path, _ in discover_videos([inbox]):
@@ -432,10 +433,9 @@ def run_night(
 
 class _Night:
     def __init__(self, inbox: Path, output: Path, config, options: NightlyOptions, now: float | None):
-        from fer_stream import pipeline
 
         self.inbox, self.output, self.options = inbox, output, options
-        self.config = config or pipeline.PipelineConfig()
+        self.config = config or PipelineConfig()
         self.now = now if now is not None else time.time()
         self.run_id = new_run_id(self.now)
         self.quarantine = Path(options.quarantine_dir or output / QUARANTINE_DIR).resolve()
@@ -496,8 +496,8 @@ class _Night:
         if recovered:
             self.record["recovered_erasure"] = recovered
         records.remove_stale_temp_files(self.output)
-        model = pipeline.ModelInfo.load(self.config.weights)
-        self.chash = pipeline.config_hash(self.config.analysis(model))
+        model = ModelInfo.load(self.config.weights)
+        self.chash = config_hash(self.config.analysis(model))
         self.record.update(config_hash=self.chash, model_version=model.version)
         state = load_state(self.output)
         files = scan_inbox(self.inbox, state, self.options.settle_s, self.now, exclude=self.quarantine)
@@ -511,14 +511,16 @@ class _Night:
         if todo:
             started = pipeline.connect(address, num_cpus)
             try:
-                summary = _analyze([f.path for f in todo], self.inbox, self.output, self.config, progress)
+                # The lectures as resolved here (video id, course, date): the pipeline hashes nothing again.
+                lectures = [f.lecture for f in todo]
+                summary = pipeline.run(lectures, self.output, self.config, progress=progress)
             finally:
                 if started:
                     pipeline.disconnect()
             self.record["pipeline_run_id"] = summary.run_id
-            by_path = {r.path: r for r in summary.results}
+            by_id = {r.video_id: r for r in summary.results}
             for f in todo:
-                r = by_path.get(str(f.path))
+                r = by_id.get(f.video_id)
                 if r is None:
                     continue
                 f.status, f.error_type, f.error_message = r.status, r.error_type, r.error_message
@@ -547,8 +549,6 @@ class _Night:
     def _plan(self, files: list[InboxFile], state: dict, model) -> None:
         """Set each settled file's action: work for tonight, or why not."""
         import pyarrow.compute as pc
-
-        from fer_stream.pipeline import MetadataError, lecture_metadata
 
         videos = records.read(
             self.output,
@@ -602,11 +602,13 @@ class _Night:
                 f.action, f.reason = "changed", f"the file held {f.old_video_id[:12]} before"
             else:
                 f.action = "new"
+            if f.action in InboxFile.TODO:
+                # Course and date once, for the retention check here and for the pipeline. The inbox
+                # is the root of the sidecar lookup (a videos.csv at its top applies to videos in
+                # subfolders, as for `analyze_lectures --input INBOX`).
+                f.lecture = inputs.lecture(f.path, self.inbox, f.video_id)
             if cutoff is not None and f.action in InboxFile.TODO:
-                try:
-                    day = lecture_metadata(f.path, self.inbox).lecture_date
-                except MetadataError:
-                    day = None  # the pipeline records that failure
+                day = None if f.lecture.meta_error else f.lecture.meta.lecture_date  # pipeline records errors
                 if day is not None and day < cutoff:
                     f.action, f.reason = "expired", f"lecture {day} is older than the retention"
             if f.action in InboxFile.TODO:
@@ -749,15 +751,6 @@ def _other_model(rows: list[dict], model) -> bool:
         if r["model_version"] == model.version and sha in (None, model.sha256):
             return False
     return True
-
-
-def _analyze(files: list[Path], inbox: Path, output: Path, config, progress: bool):
-    """``pipeline.run`` on chosen files of the inbox, with the inbox as the root of the sidecar lookup
-    (a ``videos.csv`` at the top of the inbox applies to videos in subfolders, as it does for
-    ``analyze_lectures --input INBOX``)."""
-    from fer_stream import pipeline
-
-    return pipeline.run(files, output, config, progress=progress, sidecar_root=inbox)
 
 
 def describe(record: dict) -> str:

@@ -24,314 +24,31 @@ docs/PIPELINE.md.
 
 from __future__ import annotations
 
-import csv
-import dataclasses
-import glob
 import hashlib
 import json
 import math
 import os
-import re
 import secrets
 import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timezone
+from datetime import datetime, timezone
 from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
 import ray
 
-import fer_stream
+from fer_stream import inputs as inputs_
 from fer_stream import records
 from fer_stream.attention import AttentionConfig
-from fer_stream.faces.track import FaceTracker, StudentConfig, TrackerConfig, TrackSummary, assign_students
-from fer_stream.labels import FER2013_LABELS, canonical
-from fer_stream.models import checkpoint
+from fer_stream.config import PIPELINE_VERSION, ModelInfo, PipelineConfig, config_hash
+from fer_stream.faces.track import FaceTracker, TrackSummary, assign_students
+from fer_stream.inputs import Lecture, content_hash
+from fer_stream.labels import FER2013_LABELS
 
-PIPELINE_VERSION = fer_stream.__version__
-VIDEO_EXTS = frozenset(".mp4 .mov .m4v .mkv .webm .avi .mts .m2ts .ts .mpg .mpeg .wmv .flv".split())
 SEGMENT_ID_STRIDE = 1_000_000  # segment k's tracks get ids k * stride + 1, ...: unique across segments
-_HASH_CHUNK = 8 << 20
-
-
-# --------------------------------------------------------------------------------------------------
-# Configuration
-
-
-@dataclass(frozen=True)
-class PipelineConfig:
-    """What to compute (hashed into ``config_hash``) and how to spread it (not hashed).
-
-    Attributes:
-        sample_fps: frames analysed per second of video.
-        weights: emotion model, a built-in name (``default``) or a weights file path.
-        detector, min_face_px: face detector (``fer_stream.faces.detect.make_detector``) and the
-            smallest face it looks for, pixels.
-        detect_every_s: seconds between full detections; the sampled frames between re-find the
-            faces near the previous ones (``FaceStage(detect_every=...)``, ~5x cheaper at 720p with
-            17 faces). 0: full detection on every sampled frame (needed for the ``hog`` detector).
-        tracker, students, attention: parameters of tracking, student keys and attention.
-        batch_size: crops per classifier call.
-        batches_in_flight: classifier calls a segment may have outstanding; bounds memory.
-        segment_s: videos longer than this are cut into segments of about this many seconds,
-            analysed in parallel.
-        classifiers: classifier actors; ``None``: one per GPU, or without GPUs one CPU actor per
-            ~3 CPUs (``CPU_CLASSIFIER_SHARE``; 1 on a 2-core machine).
-        classifier_cpus: CPUs of each CPU classifier actor (its torch threads).
-        identity: ``None`` (default): ``student_id`` is the per-lecture ``<video_id[:8]>-s001``. An
-            ``IdentityConfig``: up to ``max_per_track`` face descriptors per track are computed, and
-            student keys get course-wide ids from ``OUTPUT/identity/<course>/`` (roster, else seat
-            map, else pseudonyms; ``fer_stream.faces.identity``). Descriptors stay in that store.
-    """
-
-    sample_fps: float = 2.0
-    weights: str = "default"
-    detector: str = "mtcnn"
-    min_face_px: float = 20.0
-    detect_every_s: float = 2.0
-    tracker: TrackerConfig = field(default_factory=TrackerConfig)
-    students: StudentConfig = field(default_factory=StudentConfig)
-    attention: AttentionConfig = field(default_factory=AttentionConfig)
-    batch_size: int = 256
-    batches_in_flight: int = 2
-    segment_s: float = 600.0
-    classifiers: int | None = None
-    classifier_cpus: float = 1.0
-    identity: fer_stream.faces.identity.IdentityConfig | None = None
-
-    def __post_init__(self):
-        if not self.sample_fps > 0 or not self.segment_s > 0:
-            raise ValueError("sample_fps and segment_s must be > 0")
-        if self.batch_size < 1 or self.batches_in_flight < 1:
-            raise ValueError("batch_size and batches_in_flight must be >= 1")
-        if self.classifiers is not None and self.classifiers < 1:
-            raise ValueError("classifiers must be >= 1 (or None for automatic)")
-        if not self.classifier_cpus > 0:
-            raise ValueError("classifier_cpus must be > 0")
-        if not self.detect_every_s >= 0:
-            raise ValueError("detect_every_s must be >= 0")
-        if self.identity is not None:
-            from fer_stream.faces.identity import IdentityConfig
-
-            if not isinstance(self.identity, IdentityConfig):
-                raise TypeError(f"identity must be an IdentityConfig, not {type(self.identity).__name__}")
-
-    @property
-    def detect_every(self) -> int:
-        """Sampled frames per full detection (1: every frame)."""
-        return max(1, round(self.detect_every_s * self.sample_fps))
-
-    def analysis(self, model: ModelInfo) -> dict:
-        """Everything that changes the records, as plain JSON-able data (hashed into config_hash)."""
-        return {
-            "schema_version": records.SCHEMA_VERSION,
-            "sample_fps": self.sample_fps,
-            "detector": self.detector,
-            "min_face_px": self.min_face_px,
-            "detect_every": self.detect_every,
-            "crop_size": model.input_size,
-            "model_version": model.version,
-            "weights_sha256": model.sha256,
-            "tracker": dataclasses.asdict(self.tracker),
-            "students": dataclasses.asdict(self.students),
-            "attention": dataclasses.asdict(self.attention),
-        } | ({"identity": dataclasses.asdict(self.identity)} if self.identity is not None else {})
-
-
-def config_hash(analysis: dict) -> str:
-    """16 hex digits of the sha256 of the canonical JSON of :meth:`PipelineConfig.analysis`."""
-    return hashlib.sha256(json.dumps(analysis, sort_keys=True).encode()).hexdigest()[:16]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """The emotion weights, read once by the driver and shipped to every classifier actor."""
-
-    blob: bytes = field(repr=False)
-    version: str
-    labels: tuple[str, ...]
-    input_size: int
-    sha256: str
-
-    @classmethod
-    def load(cls, name_or_path: str) -> ModelInfo:
-        """Read and check a weights file; raises ``WeightsError`` or ``ValueError`` (wrong labels)."""
-        w = checkpoint.load(name_or_path)  # validates the file
-        path = checkpoint.builtin_path(name_or_path) if name_or_path in checkpoint.BUILTIN else name_or_path
-        blob = Path(path).read_bytes()
-        labels = tuple(canonical(x) for x in w.labels)
-        if sorted(labels) != sorted(FER2013_LABELS):
-            raise ValueError(
-                f"weights {name_or_path} predict {labels}; the records need FER2013's {FER2013_LABELS}"
-            )
-        return cls(blob, w.version, labels, int(w.meta["input_size"]), hashlib.sha256(blob).hexdigest())
-
-
-# --------------------------------------------------------------------------------------------------
-# Inputs: which files, which course and date (plain Python, no Ray)
-
-
-class MetadataError(ValueError):
-    """A sidecar (``videos.csv``, ``<video>.json``) that cannot be read or holds bad values."""
-
-
-@dataclass(frozen=True)
-class LectureMeta:
-    """Course and lecture date of one video; ``source`` says where they came from: ``json``, ``csv``,
-    ``path``, ``fallback``, or two joined by ``+`` when course and date came from different places."""
-
-    course: str
-    lecture_date: date
-    source: str
-
-
-_COURSE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
-_DATED_NAME_RE = re.compile(r"^(\d{4}-\d{2}-\d{2})")
-
-
-def discover_videos(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path]]:
-    """Expand files, folders (recursively, by video extension) and globs into videos.
-
-    Returns:
-        ``(video, root)`` pairs, sorted and without duplicates: ``root`` is the folder given (for a
-        folder input) or the video's own folder; sidecar ``videos.csv`` files are looked up from the
-        video's folder up to ``root``. A named file is taken whatever its extension (and fails
-        later if it is no video); a pattern that matches nothing or a missing path is an error.
-    """
-    found: dict[Path, Path] = {}
-    for item in inputs:
-        s = os.fspath(item)
-        if glob.has_magic(s):
-            matches = sorted(glob.glob(s, recursive=True))
-            if not matches:
-                raise FileNotFoundError(f"no file matches {s}")
-            paths = [Path(m) for m in matches if Path(m).is_file()]
-            for p in paths:
-                found.setdefault(p.resolve(), p.resolve().parent)
-        elif Path(s).is_dir():
-            root = Path(s).resolve()
-            for p in sorted(root.rglob("*")):
-                if p.is_file() and p.suffix.lower() in VIDEO_EXTS and not p.name.startswith("."):
-                    found.setdefault(p.resolve(), root)
-        elif Path(s).exists():
-            p = Path(s).resolve()
-            found.setdefault(p, p.parent)
-        else:
-            raise FileNotFoundError(f"no such file or folder: {s}")
-    return sorted(found.items())
-
-
-def _parse_date(value: str, where: str) -> date:
-    try:
-        return date.fromisoformat(str(value).strip())
-    except ValueError as e:
-        raise MetadataError(f"{where}: lecture_date {value!r} is not YYYY-MM-DD") from e
-
-
-def _check_course(value: str, where: str) -> str:
-    course = str(value).strip()
-    if not _COURSE_RE.match(course):
-        raise MetadataError(
-            f"{where}: course {course!r} must be 1-64 letters, digits, '.', '_' or '-' "
-            "(it names a partition folder)"
-        )
-    return course
-
-
-@lru_cache(maxsize=256)
-def _csv_rows(csv_path: Path, mtime_ns: int) -> dict[Path, dict]:
-    """``videos.csv`` -> ``{resolved video path: {"course":..., "lecture_date":...}}`` (cached)."""
-    with open(csv_path, newline="", encoding="utf-8-sig") as f:
-        reader = csv.DictReader(f)
-        if reader.fieldnames is None or "path" not in reader.fieldnames:
-            raise MetadataError(f"{csv_path}: needs a header with columns path,course,lecture_date")
-        rows = {}
-        for row in reader:
-            p = Path(row["path"].strip())
-            p = (p if p.is_absolute() else csv_path.parent / p).resolve()
-            rows[p] = {k: (row.get(k) or "").strip() for k in ("course", "lecture_date")}
-    return rows
-
-
-def lecture_metadata(video: str | os.PathLike, root: str | os.PathLike | None = None) -> LectureMeta:
-    """Course and lecture date of a video, first match wins:
-
-    1. ``<video file name>.json`` or ``<video stem>.json`` next to it: ``{"course": ..., "lecture_date":
-       "YYYY-MM-DD"}`` (either key may be absent);
-    2. a ``videos.csv`` (columns ``path,course,lecture_date``; paths relative to the csv) in the
-       video's folder or a parent up to ``root``, the nearest one that lists the video;
-    3. the path convention ``.../COURSE/YYYY-MM-DD*.ext``;
-    4. course ``unknown``, date of the file's modification time (local time).
-
-    Each of course and date is taken from the first source that has it (``source`` then reads e.g.
-    ``json+csv``). Raises
-    :class:`MetadataError` for an unreadable sidecar or bad values in it.
-    """
-    video = Path(video).resolve()
-    root = Path(root).resolve() if root is not None else video.parent
-    course: str | None = None
-    day: date | None = None
-    sources: list[str] = []
-
-    def take(c, d, where: str, name: str) -> None:
-        nonlocal course, day
-        if c and course is None:
-            course = _check_course(c, where)
-            sources.append(name)
-        if d and day is None:
-            day = _parse_date(d, where)
-            sources.append(name)
-
-    for js in (video.with_name(video.name + ".json"), video.with_suffix(".json")):
-        if js.is_file():
-            try:
-                obj = json.loads(js.read_text(encoding="utf-8"))
-            except (OSError, ValueError) as e:
-                raise MetadataError(f"{js}: {e}") from e
-            if not isinstance(obj, dict):
-                raise MetadataError(f"{js}: expected a JSON object")
-            take(obj.get("course"), obj.get("lecture_date"), str(js), "json")
-            break
-    folder = video.parent
-    while course is None or day is None:
-        sidecar = folder / "videos.csv"
-        if sidecar.is_file():
-            try:
-                rows = _csv_rows(sidecar, sidecar.stat().st_mtime_ns)
-            except (OSError, UnicodeDecodeError, csv.Error) as e:
-                raise MetadataError(f"{sidecar}: {e}") from e
-            if video in rows:
-                take(rows[video]["course"], rows[video]["lecture_date"], str(sidecar), "csv")
-        if folder == root or folder.parent == folder or root not in folder.parents:
-            break
-        folder = folder.parent
-    m = _DATED_NAME_RE.match(video.name)
-    if m and (course is None or day is None) and _COURSE_RE.match(video.parent.name):
-        try:
-            take(video.parent.name, m.group(1), str(video), "path")
-        except MetadataError:
-            pass  # e.g. 2024-13-45_x.mp4 is not a date: the convention does not apply
-    if course is None or day is None:
-        sources.append("fallback")
-        course = course or "unknown"
-        if day is None:
-            try:
-                day = date.fromtimestamp(video.stat().st_mtime)
-            except OSError:
-                day = date.today()
-    return LectureMeta(course, day, "+".join(dict.fromkeys(sources)))
-
-
-def content_hash(path: str | os.PathLike) -> str:
-    """sha256 hex of the file's bytes: the video_id (0.9 s per GB on one core here, docs/PIPELINE.md)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def plan_segments(
@@ -357,8 +74,9 @@ def plan_segments(
 
 
 @ray.remote(num_cpus=1)
-def _inspect(path: str) -> dict:
-    """Probe and hash one file. Errors are returned, typed, so a bad file still gets its video_id."""
+def _inspect(path: str, video_id: str | None = None) -> dict:
+    """Probe one file, and hash it unless its ``video_id`` is known (``nightly`` hashed it already).
+    Errors are returned, typed, so a bad file still gets its video_id."""
     from fer_stream.video import probe
 
     t0 = time.perf_counter()
@@ -370,7 +88,7 @@ def _inspect(path: str) -> dict:
     try:
         st = os.stat(path)
         out["file_size"], out["file_mtime"] = st.st_size, st.st_mtime
-        out["video_id"] = content_hash(path)
+        out["video_id"] = video_id or content_hash(path)
     except OSError as e:
         out["error"] = out["error"] or (type(e).__name__, str(e))
     out["hash_s"] = time.perf_counter() - t0
@@ -538,7 +256,7 @@ def _analyze_segment(
     tracker = FaceTracker(config.tracker, first_id=k * SEGMENT_ID_STRIDE + 1)
     collector = None
     if config.identity is not None:  # a few descriptors per track, from the frames' pixels
-        from fer_stream.faces.identity import DescriptorCollector, shared_descriptor
+        from fer_stream.identity import DescriptorCollector, shared_descriptor
 
         collector = DescriptorCollector(shared_descriptor(config.identity.num_jitters), config.identity)
     stats = DecodeStats()
@@ -794,18 +512,32 @@ class _Display:
 class _Video:
     """Driver-side state of one input video during a run."""
 
-    path: str
-    meta: LectureMeta
-    meta_error: tuple[str, str] | None = None
+    lecture: Lecture
     inspect: dict = field(default_factory=dict)
     segments: list[tuple[float, float | None]] = field(default_factory=list)
     parts: dict[int, SegmentResult] = field(default_factory=dict)
     started: float = 0.0
 
     @property
+    def path(self) -> str:
+        return self.lecture.path
+
+    @property
+    def meta(self):
+        return self.lecture.meta
+
+    @property
+    def meta_error(self) -> tuple[str, str] | None:
+        return self.lecture.meta_error
+
+    @property
     def video_id(self) -> str:
         # A file that cannot be read at all gets an id from its path, so its failure has a row.
-        return self.inspect.get("video_id") or hashlib.sha256(f"path:{self.path}".encode()).hexdigest()
+        return (
+            self.inspect.get("video_id")
+            or self.lecture.video_id
+            or hashlib.sha256(f"path:{self.path}".encode()).hexdigest()
+        )
 
 
 class _Run:
@@ -904,7 +636,7 @@ class _Run:
         while self.to_inspect and inspecting < self.max_segments and not self.aborted:
             v = self.to_inspect.pop(0)
             v.started = time.time()
-            self.pending[_inspect.remote(v.path)] = ("inspect", v, 0)
+            self.pending[_inspect.remote(v.path, v.lecture.video_id)] = ("inspect", v, 0)
             inspecting += 1
         busy = self._running_segments()
         while self.queue and busy < self.max_segments and not self.aborted:
@@ -949,7 +681,7 @@ class _Run:
         keys = assign_students(tracks, frame_wh, cfg.students)
         sid = {key: f"{vid[:8]}-{key}" for key in set(keys.values())}  # per lecture
         if cfg.identity is not None:  # course-wide ids; descriptors go to OUTPUT/identity/ only
-            from fer_stream.faces.identity import resolve_students
+            from fer_stream.identity import resolve_students
 
             descs = {t: d for p in parts for t, d in p.descriptors.items()}
             sid = resolve_students(
@@ -1068,7 +800,7 @@ def _done_videos(output: Path, chash: str) -> set[str]:
 
 
 def run(
-    inputs: Sequence[str | os.PathLike],
+    inputs: Sequence[str | os.PathLike | Lecture],
     output: str | os.PathLike,
     config: PipelineConfig | None = None,
     *,
@@ -1081,31 +813,29 @@ def run(
     embedded Ray is started).
 
     Args:
-        inputs: files, folders and globs (:func:`discover_videos`).
+        inputs: files, folders and globs (``fer_stream.inputs.resolve``), or lectures resolved
+            already (``inputs.Lecture``: ``nightly`` passes the video ids it hashed, so no file is
+            hashed twice).
         output: folder of the ``faces/``, ``frames/`` and ``videos/`` tables, written by this process
             (the driver); the videos must be readable at the same paths by every Ray worker.
         config: what to compute and how to spread it.
         force: re-analyse videos already ``done`` for this config hash.
         strict: the first failed video aborts the run (outstanding work is cancelled).
         progress: a progress bar (periodic lines when stderr is no terminal) and a line per video.
-        sidecar_root: look ``videos.csv`` sidecars up from each video's folder to this folder (for
-            videos under it), as for a folder input; for chosen files of an inbox (``nightly``).
+        sidecar_root: for path inputs, look ``videos.csv`` sidecars up from each video's folder to
+            this folder (``inputs.resolve``).
 
     Returns:
-        a :class:`RunSummary`. Failed videos are in it and in ``videos/``; nothing is raised for them.
-        Raises for a bad run: inputs that do not exist, unusable weights.
+        a :class:`RunSummary`; its ``results`` are in input order and carry each ``video_id``.
+        Failed videos are in it and in ``videos/``; nothing is raised for them. Raises for a bad
+        run: inputs that do not exist, unusable weights.
     """
     config = config or PipelineConfig()
     if not ray.is_initialized():
         connect()
-    videos = []
-    top = Path(sidecar_root).resolve() if sidecar_root is not None else None
-    for path, root in discover_videos(inputs):
-        if top is not None and path.is_relative_to(top):
-            root = top
-        try:
-            videos.append(_Video(str(path), lecture_metadata(path, root)))
-        except MetadataError as e:
-            fallback = LectureMeta("unknown", date.fromtimestamp(path.stat().st_mtime), "fallback")
-            videos.append(_Video(str(path), fallback, meta_error=_error(e)))
+    paths = [x for x in inputs if not isinstance(x, Lecture)]
+    resolved = {x.path: x for x in inputs if isinstance(x, Lecture)}
+    for lec in inputs_.resolve(paths, sidecar_root) if paths else []:
+        resolved.setdefault(lec.path, lec)
+    videos = [_Video(lec) for lec in resolved.values()]
     return _Run(Path(output).resolve(), config, force, strict, progress).execute(videos)

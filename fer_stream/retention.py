@@ -353,7 +353,7 @@ def _lower_video_counts(change: _Change, path: Path, faces_removed: int) -> None
 
 def _forget_identity(output: Path, student_id: str, course: str | None) -> int:
     """Entries (descriptor rows, seats) the identity store removed for the student."""
-    from fer_stream.faces import identity
+    from fer_stream import identity
 
     return int(identity.forget_student(output, student_id, course))
 
@@ -363,7 +363,7 @@ def _forget_lecture_descriptors(
 ) -> int:
     """Pseudonym descriptors the identity store kept from these lectures (biometric data goes with
     the lectures it came from)."""
-    from fer_stream.faces import identity
+    from fer_stream import identity
 
     return int(identity.forget_lectures(output, video_id=video_id, before=before))
 

@@ -134,7 +134,7 @@ def test_roll_follows_a_real_rotated_face():
     """single_face.jpg turned 20 degrees counter-clockwise on screen: roll drops by ~20 (right eye rises)."""
     dlib = pytest.importorskip("dlib", reason="dlib (dlib-bin) is not installed")
     from fer_stream.faces.landmarks import LandmarkModelError, LandmarkPredictor
-    from tests.conftest import shared
+    from tests.helpers import shared
 
     rgb = cv2.cvtColor(cv2.imread(str(shared("faces/single_face.jpg"))), cv2.COLOR_BGR2RGB)
     try:

@@ -22,12 +22,16 @@ import pytest
 ray = pytest.importorskip("ray", reason="the pipeline needs ray: pip install 'ray[default]'")
 duckdb = pytest.importorskip("duckdb", reason="the report check uses duckdb")
 
-from fer_stream import pipeline, records  # noqa: E402
+from fer_stream import (  # noqa: E402
+    identity,  # noqa: E402
+    pipeline,
+    records,
+)
 from fer_stream.cli import main as cli  # noqa: E402
-from fer_stream.faces import identity  # noqa: E402
+from fer_stream.config import ModelInfo, PipelineConfig, config_hash  # noqa: E402
 from fer_stream.labels import FER2013_LABELS  # noqa: E402
 from fer_stream.models import build, checkpoint  # noqa: E402
-from tests.conftest import shared  # noqa: E402
+from tests.helpers import shared  # noqa: E402
 
 SEATS = """{"room": "test", "units": "normalized", "seats": [
   {"student_id": "seat-left", "rect": [0.30, 0.10, 0.52, 0.60]},
@@ -83,7 +87,7 @@ def run(tmp_path_factory):
         build("smoke").eval(),
         checkpoint.make_meta(FER2013_LABELS, 0.5, 0.25, version="smoke"),
     )
-    config = pipeline.PipelineConfig(weights=str(weights), sample_fps=2.0, identity=identity.IdentityConfig())
+    config = PipelineConfig(weights=str(weights), sample_fps=2.0, identity=identity.IdentityConfig())
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 << 20)
     try:
         summary = pipeline.run([tmp / "in"], out, config, progress=False)
@@ -184,13 +188,13 @@ def test_identity_changes_the_config_hash_only_when_on(tmp_path):
     weights = checkpoint.save(
         tmp_path / "w.pt", build("smoke").eval(), checkpoint.make_meta(FER2013_LABELS, 0.5, 0.25, version="s")
     )
-    model = pipeline.ModelInfo.load(str(weights))
-    off = pipeline.PipelineConfig(weights=str(weights)).analysis(model)
-    on = pipeline.PipelineConfig(weights=str(weights), identity=identity.IdentityConfig()).analysis(model)
+    model = ModelInfo.load(str(weights))
+    off = PipelineConfig(weights=str(weights)).analysis(model)
+    on = PipelineConfig(weights=str(weights), identity=identity.IdentityConfig()).analysis(model)
     assert "identity" not in off  # hashes of runs without identity stay as they were
-    assert on["identity"]["threshold"] == 0.6 and pipeline.config_hash(on) != pipeline.config_hash(off)
+    assert on["identity"]["threshold"] == 0.6 and config_hash(on) != config_hash(off)
     with pytest.raises(TypeError):
-        pipeline.PipelineConfig(identity={"threshold": 0.5})
+        PipelineConfig(identity={"threshold": 0.5})
 
 
 def test_student_trend_report_follows_a_student_across_lectures(run):

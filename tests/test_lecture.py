@@ -10,7 +10,7 @@ from fer_stream.faces.detect import iou_matrix, make_detector
 from fer_stream.faces.track import FaceTracker
 from fer_stream.lecture import FaceStage, analyze_video, student_keys
 from fer_stream.video import DecodeStats, NotAVideoError
-from tests.conftest import shared
+from tests.helpers import shared
 
 
 @pytest.fixture(scope="module")

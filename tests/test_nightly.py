@@ -22,10 +22,18 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="nightly runs need ray: pip install 'ray[default]'")
 
-from fer_stream import cli, nightly, nightly_cli, pipeline, records  # noqa: E402
+from fer_stream import (  # noqa: E402
+    cli,
+    inputs,  # noqa: E402
+    nightly,
+    nightly_cli,
+    pipeline,
+    records,
+)
+from fer_stream.config import PipelineConfig  # noqa: E402
 from fer_stream.labels import FER2013_LABELS  # noqa: E402
 from fer_stream.models import build, checkpoint  # noqa: E402
-from tests.conftest import ROOT, ray_head, shared  # noqa: E402
+from tests.helpers import ROOT, ray_head, shared  # noqa: E402
 
 DEPLOY = ROOT / "deploy"
 SETTLE_S = 1.0  # tests wait this long for a file to count as copied
@@ -89,8 +97,8 @@ def ray_local():
     ray.shutdown()
 
 
-def config(w: Path) -> pipeline.PipelineConfig:
-    return pipeline.PipelineConfig(weights=str(w), sample_fps=2.0)
+def config(w: Path) -> PipelineConfig:
+    return PipelineConfig(weights=str(w), sample_fps=2.0)
 
 
 def night(inbox, out, w, now=None, **options) -> dict:
@@ -177,7 +185,7 @@ def test_scan_waits_for_files_being_copied_and_hashes_each_file_once(tmp_path, m
     # everything changed just now: nothing is settled
     assert {f.action for f in nightly.scan_inbox(inbox, state, 60, t)} == {"copying"}
     hashed = []
-    real = pipeline.content_hash
+    real = inputs.content_hash
     monkeypatch.setattr(pipeline, "content_hash", lambda p: hashed.append(p) or real(p))
     (f,) = nightly.scan_inbox(inbox, state, 60, t + 61)
     assert f.action == "" and f.video_id == real(inbox / "X" / "done.mp4") and len(hashed) == 1
@@ -236,7 +244,7 @@ def test_two_nights_over_a_scripted_inbox(ray_local, clips, weights, tmp_path):
 
     # the next night: the copy has finished, a new lecture came, and lecture a was replaced by a
     # corrected version (same name, new content); only those three are analysed
-    old_a = pipeline.content_hash(inbox / "ML101" / "2024-03-05_a.mp4")
+    old_a = inputs.content_hash(inbox / "ML101" / "2024-03-05_a.mp4")
     half.write_bytes(clips["c"].read_bytes())
     shutil.copy(clips["d"], inbox / "ML101" / "2024-03-08_d.mp4")
     shutil.copy(clips["e"], inbox / "ML101" / "2024-03-05_a.mp4")
@@ -542,7 +550,7 @@ def test_forgotten_students_and_videos_stay_forgotten_on_later_nights(ray_local,
     now = time.time() + 10
     assert night(inbox, out, weights["v1"], now=now, reports=False)["counts"]["done"] == 2
     vid_a, vid_b = (
-        pipeline.content_hash(inbox / "ML101" / n) for n in ("2024-03-05_a.mp4", "2024-03-06_b.mp4")
+        inputs.content_hash(inbox / "ML101" / n) for n in ("2024-03-05_a.mp4", "2024-03-06_b.mp4")
     )
     sids = records.read(out, "faces", filter=pc.field("video_id") == vid_a).column("student_id").to_pylist()
     (sid,) = {s for s in sids if s is not None}
@@ -583,7 +591,7 @@ def test_a_night_that_cannot_run_exits_1_and_says_why(weights, tmp_path, capsys)
 
 @pytest.mark.slow
 def test_the_ray_cluster_variant_submits_a_night_to_a_real_head(clips, weights, tmp_path):
-    """deploy/ray-nightly-submit.sh against `ray start --head` (tests.conftest.ray_head: token auth,
+    """deploy/ray-nightly-submit.sh against `ray start --head` (tests.helpers.ray_head: token auth,
     free ports, its own temp dir and process group)."""
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     (inbox / "ML101").mkdir(parents=True)

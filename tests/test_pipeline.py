@@ -2,7 +2,6 @@
 Ray (records, failures, idempotency, segments, actor restarts) and through `ray job submit`."""
 
 import dataclasses
-import importlib.util
 import json
 import os
 import re
@@ -22,15 +21,16 @@ import pytest
 
 ray = pytest.importorskip("ray", reason="the pipeline needs ray: pip install 'ray[default]'")
 
-from fer_stream import pipeline, records  # noqa: E402
+from fer_stream import (  # noqa: E402
+    inputs,  # noqa: E402
+    pipeline,
+    records,
+)
+from fer_stream.cli import analyze as job  # noqa: E402  (jobs/analyze_lectures.py is its shim)
+from fer_stream.config import ModelInfo, PipelineConfig, config_hash  # noqa: E402
 from fer_stream.labels import FER2013_LABELS  # noqa: E402
 from fer_stream.models import build, checkpoint  # noqa: E402
-from tests.conftest import ROOT, ray_head, shared  # noqa: E402
-
-_spec = importlib.util.spec_from_file_location("analyze_lectures", ROOT / "jobs" / "analyze_lectures.py")
-job = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(job)
-
+from tests.helpers import ROOT, ray_head, shared  # noqa: E402
 
 # --------------------------------------------------------------------------------------------------
 # Helpers and fixtures
@@ -70,8 +70,8 @@ def ray_local():
 
 
 @pytest.fixture
-def config(smoke_weights) -> pipeline.PipelineConfig:
-    return pipeline.PipelineConfig(weights=str(smoke_weights), sample_fps=2.0)
+def config(smoke_weights) -> PipelineConfig:
+    return PipelineConfig(weights=str(smoke_weights), sample_fps=2.0)
 
 
 def files_of(output: Path) -> dict[str, tuple[int, int]]:
@@ -96,18 +96,18 @@ def test_discover_videos_folders_globs_and_files(tmp_path):
     for name in ["a/x.mp4", "a/b/y.MOV", "a/notes.txt", "a/.hidden.mp4", "a/b/videos.csv"]:
         (tmp_path / name).write_bytes(b"")
     root = (tmp_path / "a").resolve()
-    found = pipeline.discover_videos([tmp_path / "a"])
+    found = inputs.discover_videos([tmp_path / "a"])
     assert [p.relative_to(root).as_posix() for p, _ in found] == ["b/y.MOV", "x.mp4"]
     assert all(r == root for _, r in found)
     # a glob, a named file of any extension, duplicates collapse
-    found = pipeline.discover_videos(
+    found = inputs.discover_videos(
         [str(tmp_path / "a" / "*.mp4"), tmp_path / "a" / "notes.txt", root / "x.mp4"]
     )
     assert [p.name for p, _ in found] == ["notes.txt", "x.mp4"]
     with pytest.raises(FileNotFoundError):
-        pipeline.discover_videos([tmp_path / "missing.mp4"])
+        inputs.discover_videos([tmp_path / "missing.mp4"])
     with pytest.raises(FileNotFoundError):
-        pipeline.discover_videos([str(tmp_path / "*.mkv")])
+        inputs.discover_videos([str(tmp_path / "*.mkv")])
 
 
 def test_course_and_date_from_sidecars_path_or_fallback(tmp_path):
@@ -115,24 +115,24 @@ def test_course_and_date_from_sidecars_path_or_fallback(tmp_path):
     v.parent.mkdir(parents=True)
     v.write_bytes(b"")
     root = tmp_path / "in"
-    assert pipeline.lecture_metadata(v, root) == pipeline.LectureMeta("ML101", date(2024, 3, 5), "path")
+    assert inputs.lecture_metadata(v, root) == inputs.LectureMeta("ML101", date(2024, 3, 5), "path")
     # videos.csv in a parent folder up to the root; paths relative to the csv
     (root / "videos.csv").write_text(
         "path,course,lecture_date\nML101/2024-03-05_intro.mp4,BIO-2,2024-04-01\n"
     )
-    assert pipeline.lecture_metadata(v, root) == pipeline.LectureMeta("BIO-2", date(2024, 4, 1), "csv")
+    assert inputs.lecture_metadata(v, root) == inputs.LectureMeta("BIO-2", date(2024, 4, 1), "csv")
     # <video>.json next to the video wins; a missing key falls through to the next source
     v.with_suffix(".json").write_text(json.dumps({"course": "CHEM1"}))
-    assert pipeline.lecture_metadata(v, root) == pipeline.LectureMeta("CHEM1", date(2024, 4, 1), "json+csv")
+    assert inputs.lecture_metadata(v, root) == inputs.LectureMeta("CHEM1", date(2024, 4, 1), "json+csv")
     Path(str(v) + ".json").write_text(json.dumps({"lecture_date": "2023-12-24x"}))
-    with pytest.raises(pipeline.MetadataError, match="YYYY-MM-DD"):
-        pipeline.lecture_metadata(v, root)
+    with pytest.raises(inputs.MetadataError, match="YYYY-MM-DD"):
+        inputs.lecture_metadata(v, root)
     # no convention: course unknown, date of the file's mtime
     w = tmp_path / "in" / "Some Folder" / "talk.mp4"
     w.parent.mkdir()
     w.write_bytes(b"")
     os.utime(w, (1_700_000_000, 1_700_000_000))
-    meta = pipeline.lecture_metadata(w, root)
+    meta = inputs.lecture_metadata(w, root)
     assert (meta.course, meta.lecture_date, meta.source) == (
         "unknown",
         date.fromtimestamp(1_700_000_000),
@@ -141,7 +141,7 @@ def test_course_and_date_from_sidecars_path_or_fallback(tmp_path):
     # a dated name in a folder that is no valid course name: only the date is taken
     x = w.with_name("2024-05-06.mp4")
     x.write_bytes(b"")
-    assert pipeline.lecture_metadata(x, root).course == "unknown"
+    assert inputs.lecture_metadata(x, root).course == "unknown"
 
 
 def test_segments_cover_the_video():
@@ -159,8 +159,8 @@ def test_segments_cover_the_video():
 
 
 def test_config_hash_covers_what_changes_records_only(smoke_weights):
-    model = pipeline.ModelInfo.load(str(smoke_weights))
-    h = lambda **kw: pipeline.config_hash(pipeline.PipelineConfig(**kw).analysis(model))
+    model = ModelInfo.load(str(smoke_weights))
+    h = lambda **kw: config_hash(PipelineConfig(**kw).analysis(model))
     assert h() == h(batch_size=64, segment_s=30, classifiers=3)  # how, not what
     assert h() != h(sample_fps=1.0) and h() != h(min_face_px=40) and h() != h(detect_every_s=0)
     assert h(detect_every_s=2.0) == h(detect_every_s=2.2)  # both: one full detection in 4 frames at 2 fps
@@ -171,7 +171,7 @@ def test_weights_must_have_the_fer2013_labels(tmp_path):
     meta = checkpoint.make_meta(("a", "b", "c", "d", "e", "f", "g"), 0.5, 0.25, version="x")
     path = checkpoint.save(tmp_path / "w.pt", build("smoke", num_classes=7).eval(), meta)
     with pytest.raises(ValueError, match="FER2013"):
-        pipeline.ModelInfo.load(str(path))
+        ModelInfo.load(str(path))
 
 
 # --------------------------------------------------------------------------------------------------
@@ -190,7 +190,7 @@ def test_demo_clip_records_then_rerun_is_a_no_op_and_force_rewrites(ray_local, c
     (row,) = video_rows(out)
     vid = row["video_id"]
     assert row["status"] == "done" and row["course"] == "demo" and row["lecture_date"] == date(2024, 3, 5)
-    assert len(vid) == 64 and vid == pipeline.content_hash(clip)
+    assert len(vid) == 64 and vid == inputs.content_hash(clip)
     frames = records.read(out, "frames")
     faces = records.read(out, "faces")
     # 2 s at 2 fps: t = 0, 0.5, 1, 1.5
@@ -273,7 +273,7 @@ def test_bad_file_fails_typed_the_batch_goes_on_and_the_exit_code_says_so(
     assert rows["2024-03-05_a.mp4"]["status"] == "done"
     bad = rows["notes.mp4"]
     assert (bad["status"], bad["error_type"]) == ("failed", "NotAVideoError")
-    assert "notes.mp4" in bad["error_message"] and bad["video_id"] == pipeline.content_hash(inp / "notes.mp4")
+    assert "notes.mp4" in bad["error_message"] and bad["video_id"] == inputs.content_hash(inp / "notes.mp4")
     assert (rows["b.mp4"]["error_type"], rows["b.mp4"]["course"]) == ("MetadataError", "unknown")
     assert "March 5th" in rows["b.mp4"]["error_message"]
     # the failures are not "done": a rerun tries them again, and skips the good one
@@ -290,8 +290,8 @@ def test_bad_file_fails_typed_the_batch_goes_on_and_the_exit_code_says_so(
 
 def test_two_segments_give_the_same_frames_and_students_as_one(ray_local, config, tmp_path):
     clip = shared("videos/WolfgangLanger_Pexels.mp4")  # 19.7 s
-    one = pipeline.PipelineConfig(weights=config.weights, sample_fps=1.0, segment_s=600)
-    two = pipeline.PipelineConfig(weights=config.weights, sample_fps=1.0, segment_s=10)
+    one = PipelineConfig(weights=config.weights, sample_fps=1.0, segment_s=600)
+    two = PipelineConfig(weights=config.weights, sample_fps=1.0, segment_s=10)
     assert pipeline.run([clip], tmp_path / "one", one, progress=False).exit_code == 0
     assert pipeline.run([clip], tmp_path / "two", two, progress=False).exit_code == 0
     (r1,), (r2,) = video_rows(tmp_path / "one"), video_rows(tmp_path / "two")
@@ -395,7 +395,7 @@ def test_a_killed_video_worker_is_retried_and_the_records_equal_a_clean_run(ray_
 
 
 def test_a_killed_classifier_restarts_and_its_batch_is_retried(ray_local, config):
-    model = pipeline.ModelInfo.load(config.weights)
+    model = ModelInfo.load(config.weights)
     weights = [ray.put(model.blob)]
     (actor,) = pipeline.make_classifiers(config)
     try:
@@ -415,7 +415,7 @@ def test_a_killed_classifier_restarts_and_its_batch_is_retried(ray_local, config
 def test_default_weights_end_to_end(ray_local, tmp_path):
     if not checkpoint.builtin_path("default").exists():
         pytest.skip("fer_stream/models/weights/default.pt is not trained yet (python -m training.train ...)")
-    s = pipeline.run([shared("videos/single_face.mp4")], tmp_path, pipeline.PipelineConfig(), progress=False)
+    s = pipeline.run([shared("videos/single_face.mp4")], tmp_path, PipelineConfig(), progress=False)
     assert s.exit_code == 0, s.describe()
     (row,) = video_rows(tmp_path)
     assert row["model_version"] == checkpoint.load("default").version and row["students"] == 1
@@ -447,8 +447,8 @@ def test_job_submit_against_a_real_head(smoke_weights, tmp_path):
 
 
 def test_job_flags_map_to_the_pipeline_config():
-    from fer_stream.faces.identity import IdentityConfig
-    from fer_stream.options import config_from_args
+    from fer_stream.cli.options import config_from_args
+    from fer_stream.identity import IdentityConfig
 
     a = job.parse_args(["--input", "x.mp4", "--output", "o", "--detect-every-s", "0", "--min-face-px", "32"])
     cfg = config_from_args(a)
@@ -459,7 +459,7 @@ def test_job_flags_map_to_the_pipeline_config():
 
 
 def test_cpu_classifier_actors_scale_with_the_cluster(monkeypatch, smoke_weights):
-    cfg = pipeline.PipelineConfig(weights=str(smoke_weights))
+    cfg = PipelineConfig(weights=str(smoke_weights))
     for cpus, gpus, actors, workers in [
         (3, 0, 1, 2),
         (2, 0, 1, 1),

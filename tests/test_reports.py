@@ -18,7 +18,7 @@ import pytest
 
 from fer_stream import cli, records, reports
 from fer_stream.labels import FER2013_LABELS
-from tests.conftest import ROOT, shared
+from tests.helpers import ROOT, shared
 
 # --------------------------------------------------------------------------------------------------
 # The hand-made dataset. All attention scores and probabilities are exact in float32 (k/16), so the
@@ -441,8 +441,8 @@ def test_every_report_declares_documented_parameters():
 @pytest.fixture
 def fer_stream(monkeypatch):
     """`fer-stream ...` in-process, with this module's commands only (others are tested elsewhere)."""
-    assert "fer_stream.report_cli" in cli.COMMAND_MODULES
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("fer_stream.report_cli",))
+    assert "fer_stream.cli.report" in cli.COMMAND_MODULES
+    monkeypatch.setattr(cli, "COMMAND_MODULES", ("fer_stream.cli.report",))
     return lambda *argv: cli.main([str(a) for a in argv])
 
 
@@ -684,7 +684,7 @@ def real(tmp_path_factory) -> Path:
     """WolfgangLanger_Pexels.mp4 (19.7 s, one woman, some looking away) at 2 fps, and a file that is no
     video, analysed by the Ray pipeline with the default weights."""
     ray = pytest.importorskip("ray", reason="the pipeline needs ray")
-    from fer_stream import pipeline
+    from fer_stream import config, pipeline
 
     clip = shared("videos/WolfgangLanger_Pexels.mp4")
     tmp = tmp_path_factory.mktemp("real")
@@ -696,7 +696,7 @@ def real(tmp_path_factory) -> Path:
     if started:
         ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 << 20)
     try:
-        s = pipeline.run([tmp / "in"], tmp / "out", pipeline.PipelineConfig(sample_fps=2.0), progress=False)
+        s = pipeline.run([tmp / "in"], tmp / "out", config.PipelineConfig(sample_fps=2.0), progress=False)
     finally:
         if started:
             ray.shutdown()

@@ -104,7 +104,7 @@ def test_the_fixture_is_consistent(dataset):
 
 
 def test_forget_student_everywhere_leaves_no_trace_and_counts_follow(dataset, capsys, monkeypatch):
-    from fer_stream.faces import identity
+    from fer_stream import identity
 
     calls = []
     monkeypatch.setattr(identity, "forget_student", lambda *a: calls.append(a) or 2)  # the store's part
@@ -251,7 +251,7 @@ def test_forget_bad_arguments_and_missing_records(tmp_path, capsys):
 def test_erasing_lectures_also_erases_the_descriptors_kept_from_them(dataset):
     import numpy as np
 
-    from fer_stream.faces import identity
+    from fer_stream import identity
 
     rng = np.random.default_rng(0)
     path = identity.course_dir(dataset, "ML101") / identity.PSEUDONYM_FILE

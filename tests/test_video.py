@@ -30,7 +30,7 @@ from fer_stream.video import (
     iter_frames,
     probe,
 )
-from tests.conftest import shared
+from tests.helpers import shared
 
 W, H = 160, 120  # big enough that the noise half dominates the file size (truncation tests cut bytes)
 

@@ -148,11 +148,13 @@ def fit(
     resume: bool = False,
     quiet: bool = False,
     on_epoch=None,
+    batch_fn=None,
 ) -> dict:
     """Train ``model`` in place; keep the best-on-val state. Returns the history.
 
     ``val_x`` may be None (fixed epochs, keep the last state): used by CK+ cross-validation,
-    where the held-out fold must not steer training.
+    where the held-out fold must not steer training. ``batch_fn(idx) -> (B, 1, S, S)`` builds a
+    batch in place of ``train_x[idx]`` (``--degrade``: the faces degraded before normalising).
     """
     g = torch.Generator().manual_seed(hp.seed)
     torch.manual_seed(hp.seed)
@@ -205,7 +207,8 @@ def fit(
             for group in opt.param_groups:
                 group["lr"] = lr_at(epoch * steps_per_epoch + s)
             idx = perm[s * hp.batch_size : (s + 1) * hp.batch_size]
-            xb, yb = train_x[idx].to(device), ytr[idx].to(device)
+            xb = batch_fn(idx) if batch_fn is not None else train_x[idx]
+            xb, yb = xb.to(device), ytr[idx].to(device)
             xb = augment(xb, g)
             if device.startswith("cuda"):
                 xb = xb.contiguous(memory_format=torch.channels_last)
@@ -281,6 +284,13 @@ def main(argv=None) -> dict:
     ap.add_argument("--device", default="auto")
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: all cores)")
     ap.add_argument("--version", default=None, help="model_version string stored in the weights")
+    ap.add_argument(
+        "--degrade",
+        type=float,
+        default=0.0,
+        help="share of training faces shrunk to 10-48 px and back (plus blur/JPEG, training/degrade.py); "
+        "selection then uses val at 48, 24 and 16 px",
+    )
     for f_ in Hyper.__dataclass_fields__.values():
         ap.add_argument("--" + f_.name.replace("_", "-"), type=type(f_.default), default=f_.default)
     a = ap.parse_args(argv)
@@ -315,11 +325,26 @@ def main(argv=None) -> dict:
         f"data: {len(train)} train, {len(val)} val, labels {labels}, {time.time() - t0:.1f}s", file=sys.stderr
     )
 
+    batch_fn, sel_x, sel_y = None, xva, yva
+    if a.degrade > 0:  # resolution augmentation: small faces in the classroom (issue 13)
+        from training import degrade
+
+        drng = np.random.default_rng(hp.seed + 1)
+        train_u8 = train.images
+
+        def batch_fn(idx):
+            u8 = degrade.random_degrade(train_u8[idx.numpy()], drng, p_shrink=a.degrade)
+            return to_tensor(u8, mean, std)
+
+        # Select the epoch that reads faces best across sizes, not at full size only.
+        sel_x = torch.cat([xva] + [to_tensor(degrade.shrink(val.images, px), mean, std) for px in (24, 16)])
+        sel_y = np.concatenate([yva] * 3)
+
     model = build(a.preset, num_classes=len(labels))
     if a.init:
         n = transfer(model, checkpoint.load(a.init), labels)
         print(f"initialised {n} tensors from {a.init}", file=sys.stderr)
-    hist = fit(model, xtr, ytr, xva, yva, hp, device, out, labels, resume=a.resume)
+    hist = fit(model, xtr, ytr, sel_x, sel_y, hp, device, out, labels, resume=a.resume, batch_fn=batch_fn)
 
     probs = predict(model.float(), xva, device)
     probs_tta = predict(model, xva, device, tta=True)
@@ -337,6 +362,7 @@ def main(argv=None) -> dict:
             "n_train": len(train),
             "n_val": len(val),
             "init": a.init,
+            "degrade": a.degrade,
             "hyper": hp.__dict__,
             "device": device,
             "epochs_run": len(hist["epochs"]),

@@ -10,7 +10,7 @@ import torch
 from fer_stream.faces import Detections
 from fer_stream.faces.detect import HOGDetector, iou_matrix, load_imglab_boxes, make_detector, match_boxes
 from fer_stream.faces.mtcnn import MTCNN, ONET, PNET, RNET, StageNet, load_keras_arrays, nms, weights_dir
-from tests.conftest import shared
+from tests.helpers import shared
 
 
 @pytest.fixture(scope="module", autouse=True)

@@ -11,10 +11,10 @@ import cv2
 import numpy as np
 import pytest
 
-from fer_stream.faces import identity
+from fer_stream import identity
 from fer_stream.faces.detections import Detections
 from fer_stream.faces.track import TrackSummary
-from tests.conftest import shared
+from tests.helpers import shared
 
 RNG = np.random.default_rng(7)
 

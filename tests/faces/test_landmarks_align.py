@@ -11,7 +11,7 @@ import pytest
 from fer_stream.faces import align as A
 from fer_stream.faces.align import align_faces, face_transforms
 from fer_stream.faces.landmarks import LandmarkModelError, LandmarkPredictor, five_from_68, model_path
-from tests.conftest import shared
+from tests.helpers import shared
 
 
 def _corr(a, b) -> float:

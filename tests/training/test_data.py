@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from fer_stream.labels import CKPLUS_LABELS, FER2013_LABELS, canonical
-from tests.conftest import shared, synthetic_faces, write_parquet
+from tests.helpers import shared, synthetic_faces, write_parquet
 from training import data as D
 
 

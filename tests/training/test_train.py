@@ -6,7 +6,7 @@ import numpy as np
 
 from fer_stream.labels import CKPLUS_LABELS, FER2013_LABELS
 from fer_stream.models import checkpoint
-from tests.conftest import shared, synthetic_faces, write_parquet
+from tests.helpers import shared, synthetic_faces, write_parquet
 from training import ckplus_cv, evaluate, train
 
 

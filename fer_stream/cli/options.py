@@ -8,7 +8,7 @@ import argparse
 
 
 def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
-    """What to compute and how to spread it: the fields of ``pipeline.PipelineConfig``, and Ray."""
+    """What to compute and how to spread it: the fields of ``config.PipelineConfig``, and Ray."""
     p.add_argument("--sample-fps", type=float, default=2.0, help="frames analysed per second of video")
     p.add_argument(
         "--detect-every-s",
@@ -42,12 +42,12 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
 
 
 def config_from_args(a: argparse.Namespace):
-    """The ``pipeline.PipelineConfig`` of parsed :func:`add_analysis_args` options."""
-    from fer_stream.pipeline import PipelineConfig
+    """The ``config.PipelineConfig`` of parsed :func:`add_analysis_args` options."""
+    from fer_stream.config import PipelineConfig
 
     identity = None
     if a.identity:
-        from fer_stream.faces.identity import IdentityConfig
+        from fer_stream.identity import IdentityConfig
 
         identity = IdentityConfig(threshold=a.identity_threshold)
     return PipelineConfig(

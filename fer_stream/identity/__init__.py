@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
+from fer_stream.config import IdentityConfig  # noqa: F401  (re-exported: the store's settings)
 from fer_stream.faces.landmarks import model_path
 
 DESCRIPTOR_MODEL_FILE = "dlib_face_recognition_resnet_model_v1.dat"
@@ -65,46 +66,6 @@ class IdentityStoreError(OSError):
 
     An ``OSError`` so that the pipeline records it as the video's typed failure, like other I/O errors.
     """
-
-
-# --------------------------------------------------------------------------------------------------
-# Configuration
-
-
-@dataclass(frozen=True)
-class IdentityConfig:
-    """Matching threshold and which frames are good enough to describe a face.
-
-    Attributes:
-        threshold: largest Euclidean distance between descriptors of one person (dlib: 0.6).
-        max_per_track: descriptors kept per track: bounds the cost (80-150 ms per face on one
-            shared core here, ``bench/identity.py``) whatever the lecture's length.
-        min_gap_s: seconds between the first two descriptors of a track; the gap doubles after each
-            one (1, 2, 4, 8 s...), so a long track is sampled over minutes, a short one still gets some.
-        min_face_px: smallest box width described, pixels (dlib resamples the face to 150 px).
-        max_abs_yaw, max_abs_pitch: head pose limits, degrees (frontal faces match best).
-        min_sharpness: smallest variance of the Laplacian of the face resized to 64x64 gray
-            (motion blur, defocus); sharp photo faces score several hundred.
-        num_jitters: dlib's random re-crops averaged per descriptor (0: one pass, the cheapest).
-        min_seen: a track is described from its ``min_seen``-th frame on: a track seen once is
-            mostly a false detection, which never becomes a student.
-    """
-
-    threshold: float = 0.6
-    max_per_track: int = 5
-    min_gap_s: float = 1.0
-    min_face_px: float = 40.0
-    max_abs_yaw: float = 30.0
-    max_abs_pitch: float = 30.0
-    min_sharpness: float = 20.0
-    num_jitters: int = 0
-    min_seen: int = 2
-
-    def __post_init__(self):
-        if not self.threshold > 0 or self.max_per_track < 1 or self.min_gap_s < 0 or self.num_jitters < 0:
-            raise ValueError("need threshold > 0, max_per_track >= 1, min_gap_s >= 0, num_jitters >= 0")
-        if self.min_seen < 1:
-            raise ValueError("min_seen must be >= 1")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,6 +1,6 @@
 """`fer-stream enroll`: a course's roster photos (and/or seat map) into the identity store.
 
-Thin glue over ``fer_stream.faces.identity``; registered through ``fer_stream.cli.COMMAND_MODULES``.
+Thin glue over ``fer_stream.identity``; registered through ``fer_stream.cli.COMMAND_MODULES``.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import sys
 
 
 def _enroll(a) -> int:
-    from fer_stream.faces import identity
+    from fer_stream import identity
 
     try:
         identity.check_course(a.course)

@@ -37,7 +37,7 @@ import pyarrow.parquet as pq
 from fer_stream import records
 from fer_stream.labels import FER2013_LABELS
 
-SQL_DIR = Path(__file__).resolve().parents[1] / "sql"
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
 FORMATS = ("table", "csv", "json", "parquet", "html")
 
 

@@ -1,51 +1,10 @@
-"""`fer-stream nightly` and `fer-stream forget`: thin glue over ``fer_stream.nightly`` and
-``fer_stream.retention``; registered through ``fer_stream.cli.COMMAND_MODULES``.
-
-Exit codes (both commands): 0 it ran (a night with failed videos too: the run record lists them);
-1 it could not proceed (no inbox, unwritable output, unusable weights, Ray unreachable); 2 bad
-arguments; 75 another run holds ``OUTPUT/nightly.lock`` (nothing was done; try again later).
-docs/NIGHTLY.md has the details.
-"""
+"""`fer-stream forget`: erase a student, a video, or lectures past retention (``fer_stream.retention``)."""
 
 from __future__ import annotations
 
 import sys
 import time
 from pathlib import Path
-
-from fer_stream.options import add_analysis_args, config_from_args
-
-
-def _nightly(a) -> int:
-    from fer_stream import nightly
-
-    try:
-        options = nightly.NightlyOptions(
-            settle_s=a.settle_s,
-            max_attempts=a.max_attempts,
-            backoff_h=a.backoff_h,
-            reprocess_on_model_change=a.reprocess_on_model_change,
-            retention_days=a.retention_days,
-            quarantine_dir=Path(a.quarantine).resolve() if a.quarantine else None,
-            reports=not a.no_reports,
-        )
-        record = nightly.run_night(
-            a.inbox,
-            a.output,
-            config_from_args(a),
-            options,
-            address=a.address,
-            num_cpus=a.num_cpus,
-            progress=not a.quiet,
-        )
-    except nightly.LockHeld as e:
-        print(f"fer-stream nightly: {e}; exiting ({nightly.EXIT_LOCKED})", file=sys.stderr)
-        return nightly.EXIT_LOCKED
-    except (nightly.NightlyError, ValueError) as e:
-        print(f"fer-stream nightly: {e}", file=sys.stderr)
-        return nightly.EXIT_ERROR
-    print(nightly.describe(record), flush=True)
-    return nightly.EXIT_OK if record["status"] == "finished" else nightly.EXIT_ERROR
 
 
 def _forget(a) -> int:
@@ -149,48 +108,7 @@ def _rerender(output: Path, courses: list[str], record: dict) -> None:
             record["reports"]["errors"].append(error)
 
 
-def _pipeline_args(p) -> None:
-    g = p.add_argument_group("analysis (as jobs/analyze_lectures.py)")
-    add_analysis_args(g)
-
-
 def register(subparsers) -> None:
-    p = subparsers.add_parser(
-        "nightly",
-        help="analyse the inbox's new and changed videos, retry failures, refresh reports (cron/systemd)",
-        description="One unattended night: lock OUTPUT, find new and changed videos in INBOX by content "
-        "hash (files still being copied wait), analyse them, retry failures with backoff and quarantine "
-        "them after --max-attempts, refresh the touched courses' reports into OUTPUT/reports/<date>/, "
-        "write OUTPUT/runs/<run_id>.json. Exit: 0 ran (failed videos are in the record), 1 could not "
-        "run, 2 bad arguments, 75 another run holds the lock. See docs/NIGHTLY.md.",
-    )
-    p.add_argument("--inbox", required=True, help="folder the lecture videos are copied into")
-    p.add_argument("--output", required=True, help="records folder (faces/, frames/, videos/, runs/, ...)")
-    p.add_argument(
-        "--settle-s",
-        type=float,
-        default=600.0,
-        help="a file unchanged (size, mtime, ctime) for this long is complete (default 600)",
-    )
-    p.add_argument("--max-attempts", type=int, default=3, help="failures before quarantine (default 3)")
-    p.add_argument(
-        "--backoff-h",
-        type=float,
-        default=20.0,
-        help="the k-th failure waits backoff_h * 2^(k-1) hours (default 20: next night, then 2 nights)",
-    )
-    p.add_argument(
-        "--reprocess-on-model-change",
-        action="store_true",
-        help="re-analyse inbox videos whose records came from other emotion weights",
-    )
-    p.add_argument("--retention-days", type=int, default=None, help="then delete lectures older than this")
-    p.add_argument("--quarantine", default=None, help="folder for quarantined files (OUTPUT/quarantine)")
-    p.add_argument("--no-reports", action="store_true", help="do not render the touched courses' reports")
-    p.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
-    _pipeline_args(p)
-    p.set_defaults(func=_nightly)
-
     p = subparsers.add_parser(
         "forget",
         help="erase a student's or a video's records, or lectures older than N days (retention)",
@@ -214,17 +132,3 @@ def register(subparsers) -> None:
         return _forget(a)
 
     p.set_defaults(func=forget)
-
-
-def main(argv=None) -> int:
-    """``python -m fer_stream.nightly_cli nightly ...``: the two subcommands without the others."""
-    import argparse
-
-    ap = argparse.ArgumentParser(prog="fer-stream")
-    register(ap.add_subparsers(dest="cmd", required=True))
-    a = ap.parse_args(argv)
-    return a.func(a)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

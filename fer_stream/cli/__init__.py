@@ -1,0 +1,28 @@
+"""`fer-stream` command line: one module per command, each a thin wrapper over the library.
+
+Every command module has ``register(subparsers)``, which adds its parser(s) and sets ``func``
+(parsed args -> exit code from :mod:`fer_stream.cli.exits`). Heavy imports stay inside ``func``
+so that ``fer-stream --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from fer_stream.cli import analyze, classify, demo, detect, enroll, exits, forget, models, nightly, report
+
+COMMANDS = (models, classify, detect, demo, analyze, report, nightly, forget, enroll)
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(prog="fer-stream", description=__doc__, epilog=exits.EPILOG)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    for module in COMMANDS:
+        module.register(sub)
+    a = ap.parse_args(argv)
+    return a.func(a)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

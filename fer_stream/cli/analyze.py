@@ -1,0 +1,89 @@
+"""`fer-stream analyze` and ``jobs/analyze_lectures.py``: lecture videos -> Parquet records on Ray.
+
+    python jobs/analyze_lectures.py --input lectures/ --output records/           # embedded Ray
+    python jobs/analyze_lectures.py --demo --output demo_records/                  # the demo lecture
+    ray job submit --address http://HEAD:8265 --working-dir . -- \\
+        python jobs/analyze_lectures.py --input /shared/lectures --output /shared/records
+
+Exit status (``fer_stream.cli.exits``): 0 every video done or skipped; 3 finished, some videos
+failed (recorded in videos/); 1 aborted by --strict at the first failure, or a bad run (no such
+input, unusable weights, Ray unreachable); 2 bad arguments. docs/PIPELINE.md describes the records
+and the cluster setup.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from fer_stream.cli import exits
+from fer_stream.cli.options import add_analysis_args, config_from_args
+
+
+def add_args(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--input", nargs="+", default=[], help="video files, folders (recursive) or globs")
+    ap.add_argument("--output", required=True, help="records folder (faces/, frames/, videos/)")
+    add_analysis_args(ap)
+    ap.add_argument("--force", action="store_true", help="redo videos already done with this config")
+    ap.add_argument("--strict", action="store_true", help="abort at the first failed video (exit 1)")
+    ap.add_argument("--demo", action="store_true", help="make the demo lecture in OUTPUT and analyse it")
+    ap.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
+
+
+def run(a: argparse.Namespace) -> int:
+    from fer_stream import pipeline
+    from fer_stream.demo import demo_input, print_student_report
+
+    output = Path(a.output).resolve()
+    inputs = list(a.input)
+    if a.demo:
+        inputs.append(str(demo_input(output)))
+    try:
+        config = config_from_args(a)
+        started = pipeline.connect(a.address, a.num_cpus)
+    except (ValueError, ConnectionError) as e:
+        print(f"analyze_lectures: {type(e).__name__}: {e}", file=sys.stderr)
+        return exits.ERROR
+    try:
+        summary = pipeline.run(inputs, output, config, force=a.force, strict=a.strict, progress=not a.quiet)
+    except (FileNotFoundError, ValueError) as e:  # no such input, unusable weights: the run is wrong
+        print(f"analyze_lectures: {type(e).__name__}: {e}", file=sys.stderr)
+        return exits.ERROR
+    finally:
+        if started:
+            pipeline.disconnect()
+    print(summary.describe())
+    if a.demo:
+        print_student_report(output, inputs[-1])
+    return summary.exit_code
+
+
+def _check(ap: argparse.ArgumentParser, a: argparse.Namespace) -> argparse.Namespace:
+    if not a.input and not a.demo:
+        ap.error("--input is required (or --demo)")
+    return a
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter, epilog=exits.EPILOG
+    )
+    add_args(ap)
+    return _check(ap, ap.parse_args(argv))
+
+
+def main(argv=None) -> int:
+    return run(parse_args(argv))
+
+
+def register(sub) -> None:
+    p = sub.add_parser(
+        "analyze",
+        help="analyse lecture videos into records on Ray (as jobs/analyze_lectures.py)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=exits.EPILOG,
+    )
+    add_args(p)
+    p.set_defaults(func=lambda a: run(_check(p, a)))

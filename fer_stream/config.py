@@ -1,0 +1,166 @@
+"""What an analysis computes: the configuration dataclass, its hash, and the emotion weights' facts.
+
+Plain Python (no Ray): ``fer_stream.analyze`` (one video in this process), the Ray pipeline and
+the command line all take a :class:`PipelineConfig`; the CLI builds its flags from these fields'
+defaults (``fer_stream.cli.options``), so a default is written once, here.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import fer_stream
+from fer_stream import records
+from fer_stream.attention import AttentionConfig
+from fer_stream.faces.track import StudentConfig, TrackerConfig
+from fer_stream.labels import FER2013_LABELS, canonical
+from fer_stream.models import checkpoint
+
+PIPELINE_VERSION = fer_stream.__version__
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    """Matching threshold and which frames are good enough to describe a face.
+
+    Attributes:
+        threshold: largest Euclidean distance between descriptors of one person (dlib: 0.6).
+        max_per_track: descriptors kept per track: bounds the cost (80-150 ms per face on one
+            shared core here, ``bench/identity.py``) whatever the lecture's length.
+        min_gap_s: seconds between the first two descriptors of a track; the gap doubles after each
+            one (1, 2, 4, 8 s...), so a long track is sampled over minutes, a short one still gets some.
+        min_face_px: smallest box width described, pixels (dlib resamples the face to 150 px).
+        max_abs_yaw, max_abs_pitch: head pose limits, degrees (frontal faces match best).
+        min_sharpness: smallest variance of the Laplacian of the face resized to 64x64 gray
+            (motion blur, defocus); sharp photo faces score several hundred.
+        num_jitters: dlib's random re-crops averaged per descriptor (0: one pass, the cheapest).
+        min_seen: a track is described from its ``min_seen``-th frame on: a track seen once is
+            mostly a false detection, which never becomes a student.
+    """
+
+    threshold: float = 0.6
+    max_per_track: int = 5
+    min_gap_s: float = 1.0
+    min_face_px: float = 40.0
+    max_abs_yaw: float = 30.0
+    max_abs_pitch: float = 30.0
+    min_sharpness: float = 20.0
+    num_jitters: int = 0
+    min_seen: int = 2
+
+    def __post_init__(self):
+        if not self.threshold > 0 or self.max_per_track < 1 or self.min_gap_s < 0 or self.num_jitters < 0:
+            raise ValueError("need threshold > 0, max_per_track >= 1, min_gap_s >= 0, num_jitters >= 0")
+        if self.min_seen < 1:
+            raise ValueError("min_seen must be >= 1")
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """What to compute (hashed into ``config_hash``) and how to spread it (not hashed).
+
+    Attributes:
+        sample_fps: frames analysed per second of video.
+        weights: emotion model, a built-in name (``default``) or a weights file path.
+        detector, min_face_px: face detector (``fer_stream.faces.detect.make_detector``) and the
+            smallest face it looks for, pixels.
+        detect_every_s: seconds between full detections; the sampled frames between re-find the
+            faces near the previous ones (``FaceStage(detect_every=...)``, ~5x cheaper at 720p with
+            17 faces). 0: full detection on every sampled frame (needed for the ``hog`` detector).
+        tracker, students, attention: parameters of tracking, student keys and attention.
+        batch_size: crops per classifier call.
+        batches_in_flight: classifier calls a segment may have outstanding; bounds memory.
+        segment_s: videos longer than this are cut into segments of about this many seconds,
+            analysed in parallel.
+        classifiers: classifier actors; ``None``: one per GPU, or without GPUs one CPU actor per
+            ~3 CPUs (``CPU_CLASSIFIER_SHARE``; 1 on a 2-core machine).
+        classifier_cpus: CPUs of each CPU classifier actor (its torch threads).
+        identity: ``None`` (default): ``student_id`` is the per-lecture ``<video_id[:8]>-s001``. An
+            ``IdentityConfig``: up to ``max_per_track`` face descriptors per track are computed, and
+            student keys get course-wide ids from ``OUTPUT/identity/<course>/`` (roster, else seat
+            map, else pseudonyms; ``fer_stream.identity``). Descriptors stay in that store.
+    """
+
+    sample_fps: float = 2.0
+    weights: str = "default"
+    detector: str = "mtcnn"
+    min_face_px: float = 20.0
+    detect_every_s: float = 2.0
+    tracker: TrackerConfig = field(default_factory=TrackerConfig)
+    students: StudentConfig = field(default_factory=StudentConfig)
+    attention: AttentionConfig = field(default_factory=AttentionConfig)
+    batch_size: int = 256
+    batches_in_flight: int = 2
+    segment_s: float = 600.0
+    classifiers: int | None = None
+    classifier_cpus: float = 1.0
+    identity: IdentityConfig | None = None
+
+    def __post_init__(self):
+        if not self.sample_fps > 0 or not self.segment_s > 0:
+            raise ValueError("sample_fps and segment_s must be > 0")
+        if self.batch_size < 1 or self.batches_in_flight < 1:
+            raise ValueError("batch_size and batches_in_flight must be >= 1")
+        if self.classifiers is not None and self.classifiers < 1:
+            raise ValueError("classifiers must be >= 1 (or None for automatic)")
+        if not self.classifier_cpus > 0:
+            raise ValueError("classifier_cpus must be > 0")
+        if not self.detect_every_s >= 0:
+            raise ValueError("detect_every_s must be >= 0")
+        if self.identity is not None:
+            if not isinstance(self.identity, IdentityConfig):
+                raise TypeError(f"identity must be an IdentityConfig, not {type(self.identity).__name__}")
+
+    @property
+    def detect_every(self) -> int:
+        """Sampled frames per full detection (1: every frame)."""
+        return max(1, round(self.detect_every_s * self.sample_fps))
+
+    def analysis(self, model: ModelInfo) -> dict:
+        """Everything that changes the records, as plain JSON-able data (hashed into config_hash)."""
+        return {
+            "schema_version": records.SCHEMA_VERSION,
+            "sample_fps": self.sample_fps,
+            "detector": self.detector,
+            "min_face_px": self.min_face_px,
+            "detect_every": self.detect_every,
+            "crop_size": model.input_size,
+            "model_version": model.version,
+            "weights_sha256": model.sha256,
+            "tracker": dataclasses.asdict(self.tracker),
+            "students": dataclasses.asdict(self.students),
+            "attention": dataclasses.asdict(self.attention),
+        } | ({"identity": dataclasses.asdict(self.identity)} if self.identity is not None else {})
+
+
+def config_hash(analysis: dict) -> str:
+    """16 hex digits of the sha256 of the canonical JSON of :meth:`PipelineConfig.analysis`."""
+    return hashlib.sha256(json.dumps(analysis, sort_keys=True).encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """The emotion weights, read once by the driver and shipped to every classifier actor."""
+
+    blob: bytes = field(repr=False)
+    version: str
+    labels: tuple[str, ...]
+    input_size: int
+    sha256: str
+
+    @classmethod
+    def load(cls, name_or_path: str) -> ModelInfo:
+        """Read and check a weights file; raises ``WeightsError`` or ``ValueError`` (wrong labels)."""
+        w = checkpoint.load(name_or_path)  # validates the file
+        path = checkpoint.builtin_path(name_or_path) if name_or_path in checkpoint.BUILTIN else name_or_path
+        blob = Path(path).read_bytes()
+        labels = tuple(canonical(x) for x in w.labels)
+        if sorted(labels) != sorted(FER2013_LABELS):
+            raise ValueError(
+                f"weights {name_or_path} predict {labels}; the records need FER2013's {FER2013_LABELS}"
+            )
+        return cls(blob, w.version, labels, int(w.meta["input_size"]), hashlib.sha256(blob).hexdigest())

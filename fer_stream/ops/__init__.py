@@ -1,0 +1,1 @@
+"""Operating an output folder: its layout (every folder and file name), the writer's lock, run records."""
