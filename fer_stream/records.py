@@ -22,9 +22,10 @@ course-wide with identity on, whose face descriptors stay in ``OUTPUT/identity/`
 
 from __future__ import annotations
 
+import json
 import os
+import tempfile
 import time
-import uuid
 from collections.abc import Mapping
 from datetime import date
 from pathlib import Path
@@ -299,18 +300,51 @@ def write_partition(
     folder = partition_dir(root, name, course, lecture_date)
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / f"{file_stem}.parquet"
-    # Hidden name: pyarrow.dataset and DuckDB skip files starting with '.', so a crash leaves
-    # nothing a reader would pick up.
-    tmp = folder / f".{file_stem}.{uuid.uuid4().hex}.tmp"
-    try:
-        pq.write_table(table.drop_columns(list(PARTITION_KEYS)), tmp, compression=COMPRESSION)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    # Hidden temporary name: pyarrow.dataset and DuckDB skip files starting with '.', so a crash
+    # leaves nothing a reader would pick up.
+    data = table.drop_columns(list(PARTITION_KEYS))
+    write_atomic(path, lambda f: pq.write_table(data, f, compression=COMPRESSION))
     for old in (Path(root) / name).glob(f"*/*/{path.name}"):
         if old != path:
             old.unlink(missing_ok=True)
     return path
+
+
+def write_atomic(path: str | os.PathLike, write, *, mode: int | None = None) -> Path:
+    """The one atomic file writer of the project: ``write(f)`` fills a hidden temporary file in the
+    same folder (binary), which is flushed, fsynced, given ``mode`` (e.g. ``0o600``; created 0600
+    anyway) and renamed over ``path``; then the folder is fsynced so the rename survives a power
+    cut. Readers see the old file or the new one, never half of one; a crash leaves only a hidden
+    ``.*.tmp`` that :func:`remove_stale_temp_files` clears.
+
+    Used for Parquet partitions, JSON state and run records, and the identity store.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        if mode is not None:
+            os.chmod(tmp, mode)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    dir_fd = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
+    return path
+
+
+def write_json_atomic(path: str | os.PathLike, obj) -> Path:
+    """``obj`` as indented JSON through :func:`write_atomic`."""
+    data = json.dumps(obj, indent=1, default=str).encode("utf-8")
+    return write_atomic(path, lambda f: f.write(data))
 
 
 def remove_stale_temp_files(root: str | os.PathLike, older_than_s: float = 3600.0) -> int:
