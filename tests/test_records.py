@@ -116,8 +116,8 @@ def test_atomic_write_twice_gives_one_file_and_no_temp_files(tmp_path):
 def test_failed_write_keeps_the_old_file_and_leaves_no_temp(tmp_path, monkeypatch):
     path = records.write_partition(tmp_path, "frames", _frames(3), "ML101", date(2024, 3, 5), "x")
 
-    def broken(table, where, **kw):
-        Path(where).write_bytes(b"PAR1 half a file")
+    def broken(table, where, **kw):  # where: the temporary file, open for writing
+        where.write(b"PAR1 half a file")
         raise OSError("disk full")
 
     monkeypatch.setattr(records.pq, "write_table", broken)
