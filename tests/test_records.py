@@ -3,7 +3,6 @@
 import os
 import time
 from datetime import date
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
