@@ -14,6 +14,7 @@ separately and composed (no god object)::
 from __future__ import annotations
 
 import dataclasses
+import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -202,3 +203,86 @@ def student_keys(tracker: FaceTracker, config: StudentConfig | None = None) -> d
     Tracks too short to be a student (stray detections) are absent from the mapping.
     """
     return assign_students(tracker.tracks, config=config)
+
+
+def make_face_stage(
+    detector: str, min_face_px: float, crop_size: int, attention_cfg: att.AttentionConfig, detect_every: int
+) -> FaceStage:
+    """The :class:`FaceStage` of an analysis configuration (``config.PipelineConfig`` fields)."""
+    from fer_stream.faces.detect import make_detector
+
+    kwargs = {"min_face_px": min_face_px} if detector == "mtcnn" else {}
+    return FaceStage(
+        make_detector(detector, **kwargs),
+        crop_size=crop_size,
+        attention_cfg=attention_cfg,
+        detect_every=detect_every,
+    )
+
+
+def analyze_file(
+    path: str | os.PathLike,
+    config=None,
+    *,
+    course: str | None = None,
+    lecture_date=None,
+    threads: int | None = None,
+):
+    """One video analysed in this process (no Ray): the ``faces`` table, as ``pipeline`` writes it.
+
+    The same stages, columns (``records.faces_table``) and student keys as the Ray pipeline; what
+    differs is only where the work runs. Identity (``config.identity``) needs the output folder's
+    store and is the pipeline's job: it is refused here.
+
+    Args:
+        path: a video file.
+        config: a ``config.PipelineConfig`` (default: the pipeline's defaults).
+        course, lecture_date: override what ``inputs.lecture_metadata`` finds (sidecars, path).
+        threads: torch threads of the classifier (default: the CPUs this process may use).
+
+    Returns:
+        ``pyarrow.Table`` with ``records.FACES_SCHEMA``: one row per face per sampled frame.
+    """
+    from fer_stream import inputs, records
+    from fer_stream.classify import EmotionClassifier, default_threads
+    from fer_stream.config import ModelInfo, PipelineConfig
+    from fer_stream.labels import FER2013_LABELS
+
+    config = config or PipelineConfig()
+    if config.identity is not None:
+        raise ValueError("identity needs an output folder's store: use pipeline.run (or fer-stream analyze)")
+    lec = inputs.lecture(path)
+    if lec.meta_error:
+        raise inputs.MetadataError(lec.meta_error[1])
+    model = ModelInfo.load(config.weights)  # checks the labels, as the pipeline does
+    clf = EmotionClassifier(config.weights, device="cpu", threads=threads or default_threads())
+    inv = np.argsort([FER2013_LABELS.index(x) for x in model.labels])
+    stage = make_face_stage(
+        config.detector, config.min_face_px, model.input_size, config.attention, config.detect_every
+    )
+    tracker = FaceTracker(config.tracker)
+    cols, probs, crops, frame_wh = records.FaceColumns(), [], [], None
+    for ff in analyze_video(path, stage, tracker, config.sample_fps):
+        cols.add(ff)
+        frame_wh = ff.frame_wh
+        if len(ff):
+            crops.append(ff.crops)
+        if sum(map(len, crops)) >= config.batch_size:
+            probs.append(clf.predict(np.concatenate(crops)))
+            crops = []
+    if crops:
+        probs.append(clf.predict(np.concatenate(crops)))
+    p = np.concatenate(probs)[:, inv] if probs else np.zeros((0, len(FER2013_LABELS)), np.float32)
+    measured = cols.arrays()
+    video_id = inputs.content_hash(path)
+    keys = assign_students(tracker.tracks, frame_wh, config.students)
+    student = [f"{video_id[:8]}-{keys[t]}" if t in keys else None for t in measured["track_id"].tolist()]
+    return records.faces_table(
+        measured,
+        p,
+        student,
+        video_id=video_id,
+        course=course or lec.meta.course,
+        lecture_date=lecture_date or lec.meta.lecture_date,
+        model_version=model.version,
+    )

@@ -218,21 +218,9 @@ def _face_stage(
     detector: str, min_face_px: float, crop_size: int, attention: AttentionConfig, detect_every: int
 ):
     """One FaceStage per worker process and configuration (Ray reuses worker processes)."""
-    from fer_stream.faces.detect import make_detector
-    from fer_stream.lecture import FaceStage
+    from fer_stream.lecture import make_face_stage
 
-    kwargs = {"min_face_px": min_face_px} if detector == "mtcnn" else {}
-    return FaceStage(
-        make_detector(detector, **kwargs),
-        crop_size=crop_size,
-        attention_cfg=attention,
-        detect_every=detect_every,
-    )
-
-
-_FACE_COLS = ("frame_index", "pts_s", "track_id", "x1", "y1", "x2", "y2", "det_score")
-_FACE_COLS += ("yaw", "pitch", "roll", "ear", "attentive", "attention")
-_EMPTY_DTYPE = {"frame_index": np.int64, "pts_s": np.float64, "track_id": np.int64, "attentive": np.bool_}
+    return make_face_stage(detector, min_face_px, crop_size, attention, detect_every)
 
 
 @ray.remote(num_cpus=1)
@@ -260,7 +248,7 @@ def _analyze_segment(
 
         collector = DescriptorCollector(shared_descriptor(config.identity.num_jitters), config.identity)
     stats = DecodeStats()
-    cols: dict[str, list] = {c: [] for c in _FACE_COLS}
+    cols = records.FaceColumns()
     frame_rows: dict[str, list] = {"frame_index": [], "pts_s": [], "n_faces": []}
     crops: list[np.ndarray] = []  # not yet sent
     n_crops = 0
@@ -301,24 +289,7 @@ def _analyze_segment(
         frame_rows["pts_s"].append(ff.pts_s)
         frame_rows["n_faces"].append(n)
         if n:
-            xyxy = ff.det.xyxy
-            for c, v in (
-                ("frame_index", np.full(n, ff.frame_index, np.int64)),
-                ("pts_s", np.full(n, ff.pts_s)),
-                ("track_id", ff.track_id),
-                ("x1", xyxy[:, 0]),
-                ("y1", xyxy[:, 1]),
-                ("x2", xyxy[:, 2]),
-                ("y2", xyxy[:, 3]),
-                ("det_score", ff.det.score),
-                ("yaw", ff.yaw),
-                ("pitch", ff.pitch),
-                ("roll", ff.roll),
-                ("ear", ff.ear),
-                ("attentive", ff.attentive),
-                ("attention", ff.attention),
-            ):
-                cols[c].append(np.asarray(v))
+            cols.add(ff)
             crops.append(ff.crops)
             n_crops += n
             send(final=False)
@@ -334,9 +305,7 @@ def _analyze_segment(
     outs = ray.get(refs)
     classify_s = float(sum(s for _, s in outs))
     probs = np.concatenate([p for p, _ in outs]) if outs else np.zeros((0, len(FER2013_LABELS)), np.float32)
-    faces = {
-        c: (np.concatenate(v) if v else np.zeros(0, _EMPTY_DTYPE.get(c, np.float32))) for c, v in cols.items()
-    }
+    faces = cols.arrays()
     faces["probs"] = probs
     frames = {
         "frame_index": np.asarray(frame_rows["frame_index"], np.int64),
@@ -691,21 +660,16 @@ class _Run:
         probs = faces.pop("probs")[:, self.inv]
         n_faces = len(probs)
         where = {"video_id": vid, "course": meta.course, "lecture_date": meta.lecture_date}
-        face_cols = {
-            **where,
-            **faces,
-            "student_id": [sid[keys[t]] if t in keys else None for t in faces["track_id"].tolist()],
-            **{f"p_{label}": probs[:, j] for j, label in enumerate(FER2013_LABELS)},
-            "emotion": np.asarray(FER2013_LABELS, dtype=object)[probs.argmax(1)] if n_faces else [],
-            "model_version": self.model.version,
-        }
+        student_of_face = [sid[keys[t]] if t in keys else None for t in faces["track_id"].tolist()]
+        face_table = records.faces_table(
+            faces, probs, student_of_face, **where, model_version=self.model.version
+        )
         frame_cols = {**where, **{c: np.concatenate([p.frames[c] for p in parts]) for c in parts[0].frames}}
         n_frames = len(frame_cols["frame_index"])
         stem = f"{vid}_{self.chash}"
         # faces/ and frames/ first, the videos/ row last: a run killed in between leaves the video
         # not done, and the rerun overwrites these same two files.
-        for name, cols in (("faces", face_cols), ("frames", frame_cols)):
-            table = records.make_table(name, cols)
+        for name, table in (("faces", face_table), ("frames", records.make_table("frames", frame_cols))):
             records.write_partition(self.output, name, table, meta.course, meta.lecture_date, stem)
         students = len(set(keys.values()))
         row = self._row(

@@ -26,7 +26,7 @@ import json
 import os
 import tempfile
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date
 from pathlib import Path
 from urllib.parse import quote
@@ -268,6 +268,89 @@ def make_table(name: str, columns: Mapping[str, object]) -> pa.Table:
             raise RecordsError(f"{name}.{f.name}: {arr.null_count} nulls in a non-nullable column")
         arrays.append(arr)
     return pa.Table.from_arrays(arrays, schema=schema)
+
+
+# --------------------------------------------------------------------------------------------------
+# The faces table from the frames' faces: one code path for the pipeline, fer_stream.analyze and
+# `fer-stream detect`
+
+# Per-face columns measured before classification, in FACES_SCHEMA order.
+MEASURED_COLUMNS = ("frame_index", "pts_s", "track_id", "x1", "y1", "x2", "y2", "det_score")
+MEASURED_COLUMNS += ("yaw", "pitch", "roll", "ear", "attentive", "attention")
+_MEASURED_DTYPES = {"frame_index": np.int64, "pts_s": np.float64, "track_id": np.int64, "attentive": np.bool_}
+
+
+def frame_columns(ff) -> dict[str, np.ndarray]:
+    """The measured columns of one frame's faces (a ``lecture.FrameFaces``): ``{name: (N,)}``."""
+    n, xyxy = len(ff), ff.det.xyxy
+    return {
+        "frame_index": np.full(n, ff.frame_index, np.int64),
+        "pts_s": np.full(n, ff.pts_s, np.float64),
+        "track_id": np.asarray(ff.track_id, np.int64),
+        "x1": xyxy[:, 0],
+        "y1": xyxy[:, 1],
+        "x2": xyxy[:, 2],
+        "y2": xyxy[:, 3],
+        "det_score": ff.det.score,
+        "yaw": ff.yaw,
+        "pitch": ff.pitch,
+        "roll": ff.roll,
+        "ear": ff.ear,
+        "attentive": np.asarray(ff.attentive, bool),
+        "attention": ff.attention,
+    }
+
+
+class FaceColumns:
+    """Accumulates :func:`frame_columns` of a stream of frames; :meth:`arrays` concatenates them."""
+
+    def __init__(self):
+        self._parts: dict[str, list[np.ndarray]] = {c: [] for c in MEASURED_COLUMNS}
+        self.n = 0
+
+    def add(self, ff) -> None:
+        if len(ff):
+            for c, v in frame_columns(ff).items():
+                self._parts[c].append(np.asarray(v))
+            self.n += len(ff)
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """``{column: (n,) array}``; typed empty arrays when no face was seen."""
+        return {
+            c: np.concatenate(v) if v else np.zeros(0, _MEASURED_DTYPES.get(c, np.float32))
+            for c, v in self._parts.items()
+        }
+
+
+def faces_table(
+    measured: Mapping[str, np.ndarray],
+    probs: np.ndarray,
+    student_id: Sequence[str | None],
+    *,
+    video_id: str,
+    course: str,
+    lecture_date: date,
+    model_version: str,
+) -> pa.Table:
+    """The ``faces`` table of one video.
+
+    Args:
+        measured: :meth:`FaceColumns.arrays` (several segments concatenated, in frame order).
+        probs: ``(N, 7) float32`` in ``FER2013_LABELS`` order (rows sum to 1).
+        student_id: ``(N,)`` the student of each face (None: a stray track that is no student).
+    """
+    n = len(probs)
+    cols = {
+        "video_id": video_id,
+        "course": course,
+        "lecture_date": lecture_date,
+        **measured,
+        "student_id": list(student_id),
+        **{f"p_{label}": probs[:, j] for j, label in enumerate(FER2013_LABELS)},
+        "emotion": np.asarray(FER2013_LABELS, dtype=object)[probs.argmax(1)] if n else [],
+        "model_version": model_version,
+    }
+    return make_table("faces", cols)
 
 
 def partition_dir(root: str | os.PathLike, name: str, course: str, lecture_date: date) -> Path:

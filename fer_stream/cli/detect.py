@@ -14,27 +14,32 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def _face_rows(ff, with_track: bool) -> list[dict]:
+    """JSON rows of one frame's faces: the faces table's measured columns (``records.frame_columns``,
+    the code the pipeline and ``fer_stream.analyze`` use) plus the detector's five landmarks."""
+    from fer_stream import records
+
     def num(v, nd=2):
         v = float(v)
         return None if not np.isfinite(v) else round(v, nd)
 
+    cols = records.frame_columns(ff)
     rows = []
     for i in range(len(ff)):
         row = {
-            "frame_index": ff.frame_index,
-            "pts_s": round(ff.pts_s, 3),
-            "box": [round(float(v), 1) for v in ff.det.xyxy[i]],
-            "score": num(ff.det.score[i], 4),
+            "frame_index": int(cols["frame_index"][i]),
+            "pts_s": round(float(cols["pts_s"][i]), 3),
+            "box": [round(float(cols[c][i]), 1) for c in ("x1", "y1", "x2", "y2")],
+            "score": num(cols["det_score"][i], 4),
             "landmarks": [[num(x, 1), num(y, 1)] for x, y in ff.det.landmarks[i]],
-            "yaw": num(ff.yaw[i]),
-            "pitch": num(ff.pitch[i]),
-            "roll": num(ff.roll[i]),
-            "ear": num(ff.ear[i], 3),
-            "attention": num(ff.attention[i], 3),
-            "attentive": bool(ff.attentive[i]),
+            "yaw": num(cols["yaw"][i]),
+            "pitch": num(cols["pitch"][i]),
+            "roll": num(cols["roll"][i]),
+            "ear": num(cols["ear"][i], 3),
+            "attention": num(cols["attention"][i], 3),
+            "attentive": bool(cols["attentive"][i]),
         }
         if with_track:
-            row["track_id"] = int(ff.track_id[i])
+            row["track_id"] = int(cols["track_id"][i])
         rows.append(row)
     return rows
 
