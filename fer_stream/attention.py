@@ -331,26 +331,42 @@ def signals(
     image_wh: tuple[int, int],
     cfg: AttentionConfig = AttentionConfig(),
     focal_px: float | None = None,
+    pose_readable: np.ndarray | None = None,
+    eyes_readable: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """All per-face signals of one frame, as parallel ``(N,)`` arrays ready for a record.
 
     ``head_pose`` (line of sight, ``focal_px`` as there), ``eye_aspect_ratio`` averaged over both eyes,
     ``attention_score`` and the ``attentive`` flag.
 
+    ``pose_readable``, ``eyes_readable``: ``(N,) bool`` from ``fer_stream.validity.readable`` (face
+    size gates; default all readable). Where the pose is not readable, yaw/pitch/roll, EAR and the
+    score are NaN (unmeasured, never inattentive). Where only the eyes are not (a face too small
+    for the eye contour), EAR is NaN and the score rests on head pose alone: the eyes-open factor
+    is left out rather than guessed.
+
     Returns:
         ``yaw``, ``pitch``, ``roll`` (float32 degrees), ``ear`` (float32 mean of both eyes), ``score``
         (float32 in [0, 1] or NaN) and ``attentive`` (bool).
     """
+    n = len(lm68)
+    pose_ok = np.ones(n, bool) if pose_readable is None else np.asarray(pose_readable, bool)
+    eyes_ok = pose_ok & (np.ones(n, bool) if eyes_readable is None else np.asarray(eyes_readable, bool))
     pose = head_pose(lm68, image_wh, focal_px=focal_px)
-    ear = eye_aspect_ratio(lm68).mean(1)
-    score = attention_score(pose[:, 0], pose[:, 1], ear, cfg)
+    pose[~pose_ok] = np.nan
+    ear = eye_aspect_ratio(lm68).mean(1).astype(np.float32)
+    ear[~eyes_ok] = np.nan
+    # +inf makes the eyes-open factor 1 (the minimum ignores it) where the eyes are not read but the
+    # pose is; a NaN EAR from failed landmarks on a readable face still makes the score NaN.
+    ear_for_score = np.where(pose_ok & ~eyes_ok, np.inf, ear)
+    score = attention_score(pose[:, 0], pose[:, 1], ear_for_score, cfg)
     with np.errstate(invalid="ignore"):
         flag = score >= ATTENTIVE_SCORE
     return {
         "yaw": pose[:, 0],
         "pitch": pose[:, 1],
         "roll": pose[:, 2],
-        "ear": ear.astype(np.float32),
+        "ear": ear,
         "score": score,
         "attentive": flag,
     }

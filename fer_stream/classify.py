@@ -41,6 +41,8 @@ class EmotionClassifier:
         self.input_size = int(meta["input_size"])
         self.mean = float(meta["normalize"]["mean"])
         self.std = float(meta["normalize"]["std"])
+        # Temperature scaling (training/calibrate.py): softmax(logits / T); 1 for uncalibrated weights.
+        self.temperature = float(meta.get("temperature", 1.0))
         self.device = torch.device(device)
         self.tta = tta
         self.model = self.weights.build().to(self.device)
@@ -87,9 +89,9 @@ class EmotionClassifier:
             if self.cuda:
                 xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast("cuda", dtype=torch.float16, enabled=self.cuda):
-                p = self.model(xb).float().softmax(1)
+                p = (self.model(xb).float() / self.temperature).softmax(1)
                 if self.tta:
-                    p = (p + self.model(xb.flip(-1)).float().softmax(1)) / 2
+                    p = (p + (self.model(xb.flip(-1)).float() / self.temperature).softmax(1)) / 2
             out.append(p.cpu())
         if not out:
             return np.zeros((0, len(self.labels)), np.float32)

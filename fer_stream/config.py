@@ -19,6 +19,7 @@ from fer_stream.attention import AttentionConfig
 from fer_stream.faces.track import StudentConfig, TrackerConfig
 from fer_stream.labels import FER2013_LABELS, canonical
 from fer_stream.models import checkpoint
+from fer_stream.validity import Gates
 
 PIPELINE_VERSION = fer_stream.__version__
 
@@ -72,6 +73,8 @@ class PipelineConfig:
             faces near the previous ones (``FaceStage(detect_every=...)``, ~5x cheaper at 720p with
             17 faces). 0: full detection on every sampled frame (needed for the ``hog`` detector).
         tracker, students, attention: parameters of tracking, student keys and attention.
+        gates: smallest face widths at which emotion, head pose and eyes are reported
+            (``fer_stream.validity``; derived from measured curves, docs/VALIDITY.md).
         batch_size: crops per classifier call.
         batches_in_flight: classifier calls a segment may have outstanding; bounds memory.
         segment_s: videos longer than this are cut into segments of about this many seconds,
@@ -93,6 +96,7 @@ class PipelineConfig:
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     students: StudentConfig = field(default_factory=StudentConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
+    gates: Gates = field(default_factory=Gates)
     batch_size: int = 256
     batches_in_flight: int = 2
     segment_s: float = 600.0
@@ -134,6 +138,7 @@ class PipelineConfig:
             "tracker": dataclasses.asdict(self.tracker),
             "students": dataclasses.asdict(self.students),
             "attention": dataclasses.asdict(self.attention),
+            "gates": dataclasses.asdict(self.gates),
         } | ({"identity": dataclasses.asdict(self.identity)} if self.identity is not None else {})
 
 

@@ -26,6 +26,7 @@ from fer_stream.faces.align import align_faces
 from fer_stream.faces.detections import Detections
 from fer_stream.faces.landmarks import LandmarkPredictor
 from fer_stream.faces.track import FaceTracker, StudentConfig, assign_students
+from fer_stream.validity import Gates, face_px, readable
 from fer_stream.video import DecodeStats, iter_frames
 
 
@@ -45,6 +46,9 @@ class FrameFaces:
         attentive: ``(N,) bool``.
         crops: ``(N, S, S) uint8`` aligned gray faces for the classifier (S from its checkpoint).
         track_id: ``(N,) int64`` tracker ids (0 until tracked).
+        face_px: ``(N,) float32`` box width, pixels: the size the readability gates compare.
+        emotion_readable, pose_readable, eyes_readable: ``(N,) bool`` which signals the face is big
+            enough to read (``fer_stream.validity``); unreadable pose/eyes are already NaN above.
     """
 
     frame_index: int
@@ -60,6 +64,10 @@ class FrameFaces:
     attentive: np.ndarray
     crops: np.ndarray
     track_id: np.ndarray
+    face_px: np.ndarray
+    emotion_readable: np.ndarray
+    pose_readable: np.ndarray
+    eyes_readable: np.ndarray
 
     def __len__(self) -> int:
         return len(self.det)
@@ -82,6 +90,7 @@ class FaceStage:
             detection, at most ``detect_every - 1`` sampled frames late. ``bench/keyframes.py``
             measures the agreement. 1: full detection on every frame, batched over frames.
             Consecutive calls are consecutive frames of one stream: :meth:`reset` between streams.
+        gates: smallest face sizes at which emotion, pose and eyes are read (``validity.Gates``).
     """
 
     def __init__(
@@ -91,6 +100,7 @@ class FaceStage:
         crop_size: int = 48,
         attention_cfg: att.AttentionConfig | None = None,
         detect_every: int = 1,
+        gates: Gates | None = None,
     ):
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
@@ -101,6 +111,7 @@ class FaceStage:
         self.crop_size = crop_size
         self.attention_cfg = attention_cfg or att.AttentionConfig()
         self.detect_every = int(detect_every)
+        self.gates = gates or Gates()
         self.reset()
 
     def reset(self) -> None:
@@ -135,7 +146,11 @@ class FaceStage:
         h, w = rgb.shape[:2]
         gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
         lm68 = self.landmarks(gray, det.xyxy)
-        sig = att.signals(lm68, (w, h), self.attention_cfg)
+        px = face_px(det.xyxy)
+        ok = readable(px, self.gates)
+        sig = att.signals(
+            lm68, (w, h), self.attention_cfg, pose_readable=ok["pose"], eyes_readable=ok["eyes"]
+        )
         crops = align_faces(gray, lm68, det.xyxy, size=self.crop_size)
         return FrameFaces(
             frame_index,
@@ -151,6 +166,10 @@ class FaceStage:
             sig["attentive"],
             crops,
             np.zeros(len(det), np.int64),
+            px,
+            ok["emotion"],
+            ok["pose"],
+            ok["eyes"],
         )
 
 
@@ -206,7 +225,12 @@ def student_keys(tracker: FaceTracker, config: StudentConfig | None = None) -> d
 
 
 def make_face_stage(
-    detector: str, min_face_px: float, crop_size: int, attention_cfg: att.AttentionConfig, detect_every: int
+    detector: str,
+    min_face_px: float,
+    crop_size: int,
+    attention_cfg: att.AttentionConfig,
+    detect_every: int,
+    gates: Gates | None = None,
 ) -> FaceStage:
     """The :class:`FaceStage` of an analysis configuration (``config.PipelineConfig`` fields)."""
     from fer_stream.faces.detect import make_detector
@@ -217,6 +241,7 @@ def make_face_stage(
         crop_size=crop_size,
         attention_cfg=attention_cfg,
         detect_every=detect_every,
+        gates=gates,
     )
 
 
@@ -258,7 +283,12 @@ def analyze_file(
     clf = EmotionClassifier(config.weights, device="cpu", threads=threads or default_threads())
     inv = np.argsort([FER2013_LABELS.index(x) for x in model.labels])
     stage = make_face_stage(
-        config.detector, config.min_face_px, model.input_size, config.attention, config.detect_every
+        config.detector,
+        config.min_face_px,
+        model.input_size,
+        config.attention,
+        config.detect_every,
+        config.gates,
     )
     tracker = FaceTracker(config.tracker)
     cols, probs, crops, frame_wh = records.FaceColumns(), [], [], None

@@ -215,12 +215,12 @@ class SegmentResult:
 
 @lru_cache(maxsize=2)
 def _face_stage(
-    detector: str, min_face_px: float, crop_size: int, attention: AttentionConfig, detect_every: int
+    detector: str, min_face_px: float, crop_size: int, attention: AttentionConfig, detect_every: int, gates
 ):
     """One FaceStage per worker process and configuration (Ray reuses worker processes)."""
     from fer_stream.lecture import make_face_stage
 
-    return make_face_stage(detector, min_face_px, crop_size, attention, detect_every)
+    return make_face_stage(detector, min_face_px, crop_size, attention, detect_every, gates)
 
 
 @ray.remote(num_cpus=1)
@@ -240,7 +240,9 @@ def _analyze_segment(
     from fer_stream.video import DecodeStats
 
     t0 = time.perf_counter()
-    stage = _face_stage(config.detector, config.min_face_px, crop_size, config.attention, config.detect_every)
+    stage = _face_stage(
+        config.detector, config.min_face_px, crop_size, config.attention, config.detect_every, config.gates
+    )
     tracker = FaceTracker(config.tracker, first_id=k * SEGMENT_ID_STRIDE + 1)
     collector = None
     if config.identity is not None:  # a few descriptors per track, from the frames' pixels

@@ -40,7 +40,7 @@ from fer_stream.labels import FER2013_LABELS
 
 # Bump when a column is added, removed or changes meaning; it is part of every run's config hash,
 # so a new schema re-analyses videos instead of mixing old and new files.
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"  # 2: face_px and the *_readable gates (issue 13)
 PARTITION_KEYS = ("course", "lecture_date")
 COMPRESSION = "zstd"
 
@@ -110,6 +110,21 @@ FACES_SCHEMA = _schema(
         _box("x2", "right edge (exclusive)"),
         _box("y2", "bottom edge (exclusive)"),
         _field("det_score", pa.float32(), "probability", "face detector confidence in [0, 1]"),
+        _field("face_px", pa.float32(), "px", "box width x2 - x1: the size the readability gates compare"),
+        _field(
+            "pose_readable",
+            pa.bool_(),
+            "bool",
+            "face at least gates.pose_min_px wide: yaw/pitch/roll and attention are reported (else null: "
+            "'unmeasured'), docs/VALIDITY.md",
+        ),
+        _field(
+            "eyes_readable",
+            pa.bool_(),
+            "bool",
+            "face at least gates.eyes_min_px wide (and pose readable): ear is reported and the attention "
+            "score includes eyes open (else ear null, attention from head pose alone)",
+        ),
         _field(
             "yaw",
             pa.float32(),
@@ -148,8 +163,22 @@ FACES_SCHEMA = _schema(
             "smooth attention score in [0, 1]; null if not measurable",
             nullable=True,
         ),
+        _field(
+            "emotion_readable",
+            pa.bool_(),
+            "bool",
+            "face at least gates.emotion_min_px wide: the model's answer is reported as an emotion "
+            "(below, its accuracy falls and it answers 'sad' for most faces: docs/VALIDITY.md)",
+        ),
         *[_prob(label) for label in FER2013_LABELS],
-        _field("emotion", pa.string(), "label", "the label with the highest probability"),
+        _field(
+            "emotion",
+            pa.string(),
+            "label",
+            "the label with the highest probability; null where emotion_readable is false ('unreadable': "
+            "the p_* are kept for research, reports never count them)",
+            nullable=True,
+        ),
         _field("model_version", pa.string(), "", "version of the emotion model's weights"),
     ],
 )
@@ -275,9 +304,22 @@ def make_table(name: str, columns: Mapping[str, object]) -> pa.Table:
 # `fer-stream detect`
 
 # Per-face columns measured before classification, in FACES_SCHEMA order.
-MEASURED_COLUMNS = ("frame_index", "pts_s", "track_id", "x1", "y1", "x2", "y2", "det_score")
-MEASURED_COLUMNS += ("yaw", "pitch", "roll", "ear", "attentive", "attention")
-_MEASURED_DTYPES = {"frame_index": np.int64, "pts_s": np.float64, "track_id": np.int64, "attentive": np.bool_}
+MEASURED_COLUMNS = ("frame_index", "pts_s", "track_id", "x1", "y1", "x2", "y2", "det_score", "face_px")
+MEASURED_COLUMNS += (
+    "pose_readable",
+    "eyes_readable",
+    "yaw",
+    "pitch",
+    "roll",
+    "ear",
+    "attentive",
+    "attention",
+)
+MEASURED_COLUMNS += ("emotion_readable",)
+_BOOL = ("attentive", "pose_readable", "eyes_readable", "emotion_readable")
+_MEASURED_DTYPES = {"frame_index": np.int64, "pts_s": np.float64, "track_id": np.int64} | {
+    c: np.bool_ for c in _BOOL
+}
 
 
 def frame_columns(ff) -> dict[str, np.ndarray]:
@@ -292,12 +334,16 @@ def frame_columns(ff) -> dict[str, np.ndarray]:
         "x2": xyxy[:, 2],
         "y2": xyxy[:, 3],
         "det_score": ff.det.score,
+        "face_px": ff.face_px,
+        "pose_readable": np.asarray(ff.pose_readable, bool),
+        "eyes_readable": np.asarray(ff.eyes_readable, bool),
         "yaw": ff.yaw,
         "pitch": ff.pitch,
         "roll": ff.roll,
         "ear": ff.ear,
         "attentive": np.asarray(ff.attentive, bool),
         "attention": ff.attention,
+        "emotion_readable": np.asarray(ff.emotion_readable, bool),
     }
 
 
@@ -338,8 +384,12 @@ def faces_table(
         measured: :meth:`FaceColumns.arrays` (several segments concatenated, in frame order).
         probs: ``(N, 7) float32`` in ``FER2013_LABELS`` order (rows sum to 1).
         student_id: ``(N,)`` the student of each face (None: a stray track that is no student).
+
+    ``emotion`` is the arg-max label where ``measured["emotion_readable"]``, else null.
     """
     n = len(probs)
+    label = np.asarray(FER2013_LABELS, dtype=object)[probs.argmax(1)] if n else np.zeros(0, object)
+    label = np.where(np.asarray(measured["emotion_readable"], bool), label, None)
     cols = {
         "video_id": video_id,
         "course": course,
@@ -347,7 +397,7 @@ def faces_table(
         **measured,
         "student_id": list(student_id),
         **{f"p_{label}": probs[:, j] for j, label in enumerate(FER2013_LABELS)},
-        "emotion": np.asarray(FER2013_LABELS, dtype=object)[probs.argmax(1)] if n else [],
+        "emotion": label,
         "model_version": model_version,
     }
     return make_table("faces", cols)

@@ -14,9 +14,9 @@ from fer_stream import records
 from fer_stream.labels import FER2013_LABELS
 
 FACES = (
-    "video_id course lecture_date frame_index pts_s track_id student_id x1 y1 x2 y2 det_score "
-    "yaw pitch roll ear attentive attention p_angry p_disgust p_fear p_happy p_sad p_surprise "
-    "p_neutral emotion model_version"
+    "video_id course lecture_date frame_index pts_s track_id student_id x1 y1 x2 y2 det_score face_px "
+    "pose_readable eyes_readable yaw pitch roll ear attentive attention emotion_readable p_angry p_disgust "
+    "p_fear p_happy p_sad p_surprise p_neutral emotion model_version"
 ).split()
 FRAMES = "video_id course lecture_date frame_index pts_s n_faces".split()
 VID = "ab" * 32
@@ -28,13 +28,14 @@ def test_faces_schema_has_exactly_the_issue_columns_with_types():
     assert s.field("lecture_date").type == pa.date32()
     assert s.field("frame_index").type == pa.int64() and s.field("track_id").type == pa.int64()
     assert s.field("pts_s").type == pa.float64()
-    for name in ["x1", "y1", "x2", "y2", "det_score", "yaw", "pitch", "roll", "ear", "attention"]:
+    for name in ["x1", "y1", "x2", "y2", "det_score", "face_px", "yaw", "pitch", "roll", "ear", "attention"]:
         assert s.field(name).type == pa.float32(), name
-    assert s.field("attentive").type == pa.bool_()
+    for name in ["attentive", "pose_readable", "eyes_readable", "emotion_readable"]:
+        assert s.field(name).type == pa.bool_(), name
     assert [n for n in FACES if n.startswith("p_")] == [f"p_{x}" for x in FER2013_LABELS]
-    # nullable exactly where "not measurable"/"no student" is a legitimate value
+    # nullable exactly where "not measurable"/"unreadable"/"no student" is a legitimate value
     nullable = {f.name for f in s if f.nullable}
-    assert nullable == {"student_id", "yaw", "pitch", "roll", "ear", "attention"}
+    assert nullable == {"student_id", "yaw", "pitch", "roll", "ear", "attention", "emotion"}
 
 
 def test_frames_and_videos_schemas():

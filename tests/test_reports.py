@@ -47,6 +47,8 @@ def lecture(root, vid, course, day, fps, n_frames, faces, config_hash=HASH, fini
         "track_id": list(range(1, n + 1)),
         "student_id": [s for _, s, *_ in faces],
         **{k: np.full(n, v, np.float32) for k, v in dict(x1=0, y1=0, x2=10, y2=10, det_score=0.9).items()},
+        "face_px": np.full(n, 48, np.float32),  # readable: this fixture tests the reports' arithmetic
+        **{k: np.ones(n, bool) for k in ("pose_readable", "eyes_readable", "emotion_readable")},
         **{k: np.zeros(n, np.float32) for k in ("yaw", "pitch", "roll")},
         "ear": np.full(n, 0.3, np.float32),
         "attentive": [st == A for _, _, st, _, _ in faces],

@@ -32,6 +32,8 @@ def add_video(out: Path, video_id: str, course: str, day: date, students: dict[s
         **dict.fromkeys(["x1", "y1"], 10.0),
         **dict.fromkeys(["x2", "y2"], 60.0),
         "det_score": 0.99,
+        "face_px": 50.0,
+        **dict.fromkeys(["pose_readable", "eyes_readable", "emotion_readable"], True),
         **dict.fromkeys(["yaw", "pitch", "roll"], 0.0),
         "ear": 0.3,
         "attentive": True,
