@@ -1,9 +1,21 @@
-"""`fer-stream report` and `fer-stream sql`: thin wrappers over :mod:`fer_stream.reports`."""
+"""`fer-stream report` and `fer-stream sql`: thin wrappers over :mod:`fer_stream.reports`.
+
+Exit codes (:mod:`fer_stream.cli.exits`): 0 written; 1 could not proceed (no such folder, an
+unreadable record file, an unwritable ``--out``); 2 a bad request (unknown report, malformed or
+unknown ``--param``, a query DuckDB rejects); 4 the folder holds no records.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
+
+from fer_stream.cli import exits
+
+EPILOG = (
+    f"exit codes: {exits.OK} written; {exits.ERROR} no such folder, an unreadable record file or --out; "
+    f"{exits.USAGE} unknown report, bad --param or query; {exits.NO_DATA} the folder holds no records"
+)
 
 
 def _params(pairs: list[str]) -> dict[str, str]:
@@ -18,6 +30,18 @@ def _params(pairs: list[str]) -> dict[str, str]:
     return out
 
 
+def _failed(command: str, e: Exception) -> int:
+    """Say why on stderr; the exit code of the error's kind."""
+    from fer_stream import reports
+
+    print(f"fer-stream {command}: {e}", file=sys.stderr)
+    if isinstance(e, reports.NoRecordsError):
+        return exits.NO_DATA
+    if isinstance(e, (reports.ReadError, OSError)):
+        return exits.ERROR
+    return exits.USAGE  # any other ReportError: the request
+
+
 def _list() -> int:
     from fer_stream import reports
 
@@ -27,18 +51,18 @@ def _list() -> int:
             spec = reports.PARAMS[p]
             default = "" if spec.default is None else f" (default {spec.default})"
             print(f"    --param {p}=...  {spec.help}{default}")
-    return 0
+    return exits.OK
 
 
 def _report(a) -> int:
     from fer_stream import reports
 
-    if a.list:
-        return _list()
-    if not a.name or not a.data:
-        print("fer-stream report: give NAME and --data DIR, or --list", file=sys.stderr)
-        return 2
     try:
+        if a.list:
+            return _list()
+        if not a.name or not a.data:
+            print("fer-stream report: give NAME and --data DIR, or --list", file=sys.stderr)
+            return exits.USAGE
         params = _params(a.param)
         reports.report_params(a.name)  # an unknown name fails before the data is opened
         con = reports.connect(a.data)
@@ -50,12 +74,11 @@ def _report(a) -> int:
                     f.write(page)
             else:
                 sys.stdout.write(page)
-            return 0
-        reports.write(reports.run_report(con, a.name, params), a.format, a.out)
-    except reports.ReportError as e:
-        print(f"fer-stream report: {e}", file=sys.stderr)
-        return 2
-    return 0
+        else:
+            reports.write(reports.run_report(con, a.name, params), a.format, a.out)
+    except (reports.ReportError, OSError) as e:
+        return _failed("report", e)
+    return exits.OK
 
 
 def _sql(a) -> int:
@@ -63,14 +86,13 @@ def _sql(a) -> int:
 
     if a.format == "html":
         print("fer-stream sql: --format html is for reports", file=sys.stderr)
-        return 2
+        return exits.USAGE
     try:
         con = reports.connect(a.data)
         reports.write(reports.run_sql(con, a.query, _params(a.param)), a.format, a.out)
-    except reports.ReportError as e:
-        print(f"fer-stream sql: {e}", file=sys.stderr)
-        return 2
-    return 0
+    except (reports.ReportError, OSError) as e:
+        return _failed("sql", e)
+    return exits.OK
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -81,6 +103,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="run a report (sql/NAME.sql) over the records: table, CSV, JSON, Parquet or an HTML page",
         description="Run a report over the records of an analysis run. `--list` shows the reports and "
         "their parameters; definitions are in docs/REPORTS.md.",
+        epilog=EPILOG,
     )
     p.add_argument("name", nargs="?", help="report name (see --list)")
     p.add_argument("--list", action="store_true", help="list the reports and their parameters")
@@ -102,6 +125,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="ad-hoc SQL over the records (views faces, frames, videos, lectures)",
         description="Run a query with the views faces, frames, videos and lectures registered; "
         "$name placeholders are bound from --param name=value (as strings).",
+        epilog=EPILOG,
     )
     p.add_argument("query")
     p.add_argument("--data", required=True, help="output folder of the analysis")

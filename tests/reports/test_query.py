@@ -1,5 +1,6 @@
-"""Reports: SQL over hand-made records whose answers are worked out by hand, hostile parameters, the CLI,
-the HTML page in a real headless Chromium, and the reports on real pipeline output."""
+"""The SQL runner (fer_stream.reports.query): each report on hand-made records whose answers are worked
+out by hand, hostile parameters, clear errors, `fer-stream report` / `sql`, and the reports on real
+pipeline output against an independent numpy computation."""
 
 from __future__ import annotations
 
@@ -7,7 +8,6 @@ import json
 import shutil
 import subprocess
 import sys
-from datetime import date, datetime, timezone
 from fractions import Fraction as F
 from pathlib import Path
 
@@ -16,175 +16,26 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from fer_stream import cli, records, reports
+from fer_stream import records, reports
+from fer_stream.cli import exits
 from fer_stream.labels import FER2013_LABELS
 from tests.helpers import ROOT, shared
-
-# --------------------------------------------------------------------------------------------------
-# The hand-made dataset. All attention scores and probabilities are exact in float32 (k/16), so the
-# averages below are exact fractions.
-
-VA, VB, VC, VD, VE, VF = ("a" * 64, "b" * 64, "c" * 64, "d" * 64, "e" * 64, "f" * 64)
-HASH = "0123456789abcdef"
-A, N, U = "A", "N", "U"  # attentive, not attentive (inattentive), unmeasured (no score)
-
-
-def probs(label: str) -> dict[str, float]:
-    """The face's label gets 10/16, each other label 1/16."""
-    return {f"p_{k}": (0.625 if k == label else 0.0625) for k in FER2013_LABELS}
-
-
-def lecture(root, vid, course, day, fps, n_frames, faces, config_hash=HASH, finished=1, write_videos=True):
-    """Write one lecture: ``faces`` = [(frame 1-based, student_id|None, state, attention, emotion)]."""
-    frame_index = [25 * k for k in range(n_frames)]  # not 0, 1, 2: the reports number frames themselves
-    pts = [k / fps for k in range(n_frames)]
-    where = {"video_id": vid, "course": course, "lecture_date": day}
-    n = len(faces)
-    cols = {
-        **where,
-        "frame_index": [frame_index[f - 1] for f, *_ in faces],
-        "pts_s": [pts[f - 1] for f, *_ in faces],
-        "track_id": list(range(1, n + 1)),
-        "student_id": [s for _, s, *_ in faces],
-        **{k: np.full(n, v, np.float32) for k, v in dict(x1=0, y1=0, x2=10, y2=10, det_score=0.9).items()},
-        "face_px": np.full(n, 48, np.float32),  # readable: this fixture tests the reports' arithmetic
-        **{k: np.ones(n, bool) for k in ("pose_readable", "eyes_readable", "emotion_readable")},
-        **{k: np.zeros(n, np.float32) for k in ("yaw", "pitch", "roll")},
-        "ear": np.full(n, 0.3, np.float32),
-        "attentive": [st == A for _, _, st, _, _ in faces],
-        "attention": [np.nan if att is None else att for *_, att, _ in faces],
-        **{k: [probs(e)[k] for *_, e in faces] for k in probs("happy")},
-        "emotion": [e for *_, e in faces],
-        "model_version": "test",
-    }
-    stem = f"{vid}_{config_hash}"
-    records.write_partition(root, "faces", records.make_table("faces", cols), course, day, stem)
-    n_faces = [sum(1 for f, *_ in faces if f == k + 1) for k in range(n_frames)]
-    frames = {**where, "frame_index": frame_index, "pts_s": pts, "n_faces": n_faces}
-    records.write_partition(root, "frames", records.make_table("frames", frames), course, day, stem)
-    if write_videos:
-        run(root, vid, course, day, "done", fps, config_hash, finished)
-
-
-def run(root, vid, course, day, status, fps=2.0, config_hash=HASH, finished=1, error=None):
-    """A videos/ row: one run of one video."""
-    t = datetime(2024, 4, 1, 0, 0, finished, tzinfo=timezone.utc)
-    row = {
-        "video_id": vid,
-        "course": course,
-        "lecture_date": day,
-        "path": f"/in/{course}/{day}_{vid[:4]}.mp4",
-        "file_size": 1000,
-        "file_mtime": t,
-        "meta_source": "path",
-        "status": status,
-        "error_type": error and error[0],
-        "error_message": error and error[1],
-        "duration_s": 10.0,
-        "width": 640,
-        "height": 360,
-        "sample_fps": fps,
-        "sampled_frames": None,
-        "faces": None,
-        "students": None,
-        "segments": 1,
-        "lost_s": 0.0 if status == "done" else None,
-        "corrupt_packets": 0 if status == "done" else None,
-        "model_version": "test",
-        "pipeline_version": "0.1.0",
-        "config_hash": config_hash,
-        "config_json": "{}",
-        "run_id": f"run{finished}",
-        "started_at": t,
-        "finished_at": t,
-        "wall_s": 1.0,
-        "hash_s": 0.1,
-        "analyze_s": 0.5,
-        "classify_s": 0.1,
-    }
-    stem = f"{vid}_{config_hash}_run{finished}"
-    records.write_partition(root, "videos", records.make_table("videos", row), course, day, stem)
-
-
-D1, D2, D3, D4 = date(2024, 3, 5), date(2024, 3, 12), date(2024, 3, 19), date(2024, 3, 26)
-
-# Lecture A (ML101, 2024-03-05, 2 fps: 0.5 s per frame), 10 sampled frames:
-#   frame:  1     2     3     4   5     6     7       8  9  10
-#   stu-1:  A7/8  I1/4  I3/8  -   I1/8  A3/4  I7/16   U  -  -
-#   stu-2:  A5/8  A3/4  I1/4  I1/8 -    -     -       -  -  -
-#   stray:  -     I0    -     -   -     -     -       -  -  -     (a face of no student)
-LECTURE_A = [
-    (1, "stu-1", A, 0.875, "happy"),
-    (2, "stu-1", N, 0.25, "happy"),
-    (3, "stu-1", N, 0.375, "neutral"),
-    (5, "stu-1", N, 0.125, "sad"),
-    (6, "stu-1", A, 0.75, "happy"),
-    (7, "stu-1", N, 0.4375, "neutral"),
-    (8, "stu-1", U, None, "neutral"),
-    (1, "stu-2", A, 0.625, "sad"),
-    (2, "stu-2", A, 0.75, "sad"),
-    (3, "stu-2", N, 0.25, "angry"),
-    (4, "stu-2", N, 0.125, "surprise"),
-    (2, None, N, 0.0, "angry"),
-]
-
-
-@pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("records")
-    lecture(root, VA, "ML101", D1, 2.0, 10, LECTURE_A, finished=5)
-    # An older analysis of A with another config: its files must be ignored (not its latest done run)
-    lecture(root, VA, "ML101", D1, 1.0, 3, [(1, "stu-1", A, 1.0, "fear")] * 3, config_hash="9999", finished=1)
-    # Lectures B, C, D (1 fps), 2 frames each: stu-1's attention falls 3 times in a row
-    neutral = lambda f, s, st, att: (f, s, st, att, "neutral")
-    lecture(
-        root,
-        VB,
-        "ML101",
-        D2,
-        1.0,
-        2,
-        [
-            neutral(1, "stu-1", N, 0.375),
-            neutral(2, "stu-1", N, 0.375),
-            neutral(1, "stu-2", A, 0.75),
-            neutral(2, "stu-2", N, 0.25),
-        ],
-    )
-    lecture(
-        root,
-        VC,
-        "ML101",
-        D3,
-        1.0,
-        2,
-        [
-            neutral(1, "stu-1", N, 0.25),
-            neutral(2, "stu-1", N, 0.25),
-            neutral(1, "stu-2", N, 0.25),
-            neutral(2, "stu-2", N, 0.25),
-        ],
-    )
-    lecture(root, VD, "ML101", D4, 1.0, 2, [neutral(1, "stu-1", N, 0.125), neutral(2, "stu-1", N, 0.125)])
-    # D was filed under another course by an older run (its course was corrected since)
-    run(root, VD, "OLD", D4, "done", 1.0, finished=0)
-    # E failed twice (no records); F is another course whose name needs quoting in folder names
-    run(root, VE, "ML101", D4, "failed", error=("NotAVideoError", "e.mp4: not a video"), finished=2)
-    run(root, VE, "ML101", D4, "failed", error=("NotAVideoError", "e.mp4: not a video"), finished=3)
-    lecture(root, VF, "BIO 2/x", D1, 2.0, 1, [(1, "stu-9", A, 1.0, "happy")])
-    # A writer at work: hidden temp files are no records
-    (records.partition_dir(root, "faces", "ML101", D1) / f".{VA}_{HASH}.123.tmp").write_bytes(b"junk")
-    return root
-
-
-@pytest.fixture(scope="module")
-def con(data):
-    return reports.connect(data)
-
-
-def rows(table, key="student_id"):
-    return {r[key]: r for r in table.to_pylist()}
-
+from tests.reports.helpers import (
+    D1,
+    D2,
+    HASH,
+    VA,
+    VB,
+    VC,
+    VD,
+    VE,
+    VF,
+    A,
+    check_page,
+    lecture,
+    rows,
+    run,
+)
 
 # --------------------------------------------------------------------------------------------------
 # Each report's numbers, worked out by hand
@@ -393,12 +244,12 @@ def test_unknown_report_and_parameters_fail_clearly(con):
 
 
 def test_missing_or_empty_dataset_fails_clearly(tmp_path):
-    with pytest.raises(reports.ReportError, match="no records folder"):
+    with pytest.raises(reports.ReadError, match="no records folder"):
         reports.connect(tmp_path / "nope")
-    with pytest.raises(reports.ReportError, match="no records under"):
+    with pytest.raises(reports.NoRecordsError, match="no records under"):
         reports.connect(tmp_path)
     (tmp_path / "faces").mkdir()
-    with pytest.raises(reports.ReportError, match="no records under"):
+    with pytest.raises(reports.NoRecordsError, match="no records under"):
         reports.connect(tmp_path)
 
 
@@ -406,7 +257,7 @@ def test_a_broken_parquet_file_is_a_clear_error(tmp_path):
     lecture(tmp_path, VB, "ML101", D2, 1.0, 2, [(1, "stu-1", A, 0.75, "happy")])
     (path,) = (tmp_path / "faces").rglob("*.parquet")
     path.write_bytes(b"this is no parquet file")
-    with pytest.raises(reports.ReportError, match="cannot read the faces/ records: .*Exception"):
+    with pytest.raises(reports.ReadError, match="cannot read the faces/ records: .*Exception"):
         reports.connect(tmp_path)
 
 
@@ -438,14 +289,6 @@ def test_every_report_declares_documented_parameters():
 
 # --------------------------------------------------------------------------------------------------
 # CLI
-
-
-@pytest.fixture
-def fer_stream(monkeypatch):
-    """`fer-stream ...` in-process, with this module's commands only (others are tested elsewhere)."""
-    assert "fer_stream.cli.report" in cli.COMMAND_MODULES
-    monkeypatch.setattr(cli, "COMMAND_MODULES", ("fer_stream.cli.report",))
-    return lambda *argv: cli.main([str(a) for a in argv])
 
 
 def test_cli_list(fer_stream, capsys):
@@ -492,18 +335,32 @@ def test_cli_sql(fer_stream, data, capsys):
 
 
 def test_cli_errors(fer_stream, data, tmp_path, capsys):
-    assert fer_stream("report", "nope", "--data", data) == 2
+    """Exit codes (fer_stream.cli.exits): a bad request 2, no records 4, a missing or unreadable input 1."""
+    assert fer_stream("report", "nope", "--data", data) == exits.USAGE
     assert "unknown report 'nope'" in capsys.readouterr().err
-    assert fer_stream("report", "student_attention", "--data", data, "--param", "colour=red") == 2
+    assert fer_stream("report", "student_attention", "--data", data, "--param", "colour=red") == exits.USAGE
     assert "takes no parameter 'colour'" in capsys.readouterr().err
-    assert fer_stream("report", "student_attention", "--data", data, "--param", "course") == 2
+    assert fer_stream("report", "student_attention", "--data", data, "--param", "course") == exits.USAGE
     assert "KEY=VALUE" in capsys.readouterr().err
-    assert fer_stream("report", "student_attention", "--data", tmp_path / "none") == 2
+    assert fer_stream("report", "student_attention", "--data", tmp_path / "none") == exits.ERROR
     assert "no records folder" in capsys.readouterr().err
-    assert fer_stream("report", "student_attention", "--data", tmp_path) == 2
+    assert fer_stream("report", "student_attention", "--data", tmp_path) == exits.NO_DATA
     assert "no records under" in capsys.readouterr().err
-    assert fer_stream("report", "student_attention", "--data", data, "--format", "parquet") == 2
+    assert fer_stream("report", "student_attention", "--data", data, "--format", "parquet") == exits.USAGE
     assert "needs --out" in capsys.readouterr().err
+    assert fer_stream("sql", "--data", tmp_path, "select 1") == exits.NO_DATA
+    assert "no records under" in capsys.readouterr().err
+    out = tmp_path / "no" / "such" / "folder" / "a.csv"
+    assert (
+        fer_stream("report", "student_attention", "--data", data, "--format", "csv", "--out", out)
+        == exits.ERROR
+    )
+    assert "No such file or directory" in capsys.readouterr().err
+    broken = tmp_path / "broken"
+    lecture(broken, VB, "ML101", D2, 1.0, 2, [(1, "stu-1", A, 0.75, "happy")])
+    next((broken / "faces").rglob("*.parquet")).write_bytes(b"this is no parquet file")
+    assert fer_stream("report", "student_attention", "--data", broken) == exits.ERROR
+    assert "cannot read the faces/ records" in capsys.readouterr().err
 
 
 def test_cli_as_a_process(data):
@@ -527,154 +384,9 @@ def test_cli_as_a_process(data):
         cwd=ROOT,
         timeout=60,
     )
-    if p.returncode and "No module named 'fer_stream." in p.stderr:
-        pytest.skip(f"another command module is not there yet: {p.stderr.strip().splitlines()[-1]}")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
     assert len(lines) == 2 and '"BIO 2/x"' in lines[1] and VF in lines[1]
-
-
-# --------------------------------------------------------------------------------------------------
-# HTML: course and lecture pages, opened in a real headless Chromium
-
-
-SECTIONS = ["summary", "class-attention", "student-heatmap", "emotion-mix", "review-moments", "tables"]
-CHARTS = ["class-attention", "student-heatmap", "emotion-mix"]
-
-
-def chromium() -> str:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        if path := shutil.which(name):
-            return path
-    pytest.skip(
-        "no headless Chromium on this machine (Debian: apt-get install chromium; .ci/run installs it)"
-    )
-
-
-def render(page: Path, tmp: Path) -> tuple[str, np.ndarray]:
-    """Chromium's DOM after load and a full-height screenshot (RGB) of ``page``."""
-    exe = chromium()
-    flags = [
-        exe,
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--hide-scrollbars",
-        f"--user-data-dir={tmp / 'profile'}",
-        "--window-size=1200,4000",
-        "--force-device-scale-factor=1",
-    ]
-    url = page.resolve().as_uri()
-    dom = subprocess.run([*flags, "--dump-dom", url], capture_output=True, text=True, timeout=120)
-    assert dom.returncode == 0 and "<body" in dom.stdout, dom.stderr[-2000:]
-    shot = tmp / f"{page.stem}.png"
-    p = subprocess.run([*flags, f"--screenshot={shot}", url], capture_output=True, text=True, timeout=120)
-    assert p.returncode == 0 and shot.exists(), p.stderr[-2000:]
-    import matplotlib.image
-
-    return dom.stdout, (matplotlib.image.imread(shot)[..., :3] * 255).astype(np.uint8)
-
-
-def chart_boxes(dom_html: str) -> dict[str, list[int]]:
-    """Each chart's rendered box from Chromium's layout, via a data attribute set by a script."""
-    import re
-
-    found = re.findall(r'data-box="(\w[\w-]*):(\d+),(\d+),(\d+),(\d+)"', dom_html)
-    return {k: [int(v) for v in vals] for k, *vals in found}
-
-
-BOX_SCRIPT = """<script>
-addEventListener('load', () => { for (const s of document.querySelectorAll('section')) {
-  const img = s.querySelector('img.chart'); if (!img) continue;
-  const r = img.getBoundingClientRect();
-  const box = [r.left, r.top + scrollY, r.width, r.height].map(Math.round);
-  s.setAttribute('data-box', s.id + ':' + box.join(','));
-}});
-</script>"""
-
-
-def check_page(page: Path, tmp: Path, n_students: int) -> np.ndarray:
-    # the page itself is untouched; a copy gets a script that reports where the charts were laid out
-    probe = tmp / f"probe_{page.name}"
-    probe.write_text(page.read_text().replace("</body>", BOX_SCRIPT + "</body>"))
-    dom, img = render(probe, tmp)
-    for sid in SECTIONS:
-        assert f'<section id="{sid}"' in dom, sid
-    boxes = chart_boxes(dom)
-    assert sorted(boxes) == sorted(CHARTS), boxes
-    for name, (x, y, w, h) in boxes.items():
-        assert w > 300 and h > 100, (name, w, h)  # decoded and laid out (a broken image is ~16 px)
-        crop = img[y : y + h, x : x + w].reshape(-1, 3)
-        assert crop.size, name
-        not_white = (crop < 240).any(1).mean()
-        colours = len(np.unique(crop // 16, axis=0))
-        assert not_white > 0.02 and colours > 8, (name, not_white, colours)  # drawn, not blank
-    assert dom.count("<tr>") > n_students
-    return img
-
-
-def test_html_pages_in_chromium(data, tmp_path):
-    written = reports.write_course_reports(data, "ML101", tmp_path / "out")
-    names = sorted(p.name for p in written)
-    assert names == sorted(
-        [f"ML101_{n}.csv" for n in reports.report_names()]
-        + ["ML101.html"]
-        + [f"ML101_{d}_{v[:8]}.html" for d, v in [(D1, VA), (D2, VB), (D3, VC), (D4, VD)]]
-    )
-    # the CSVs are the course's reports
-    csv = pacsv.read_csv(tmp_path / "out" / "ML101_lecture_summary.csv").to_pylist()
-    assert [r["video_id"] for r in csv] == [VA, VB, VC, VD, VE]
-    course_page = tmp_path / "out" / "ML101.html"
-    text = course_page.read_text()
-    assert "NotAVideoError" in text and "stu-1" in text
-    assert "<script" not in text and 'src="http' not in text and "<link" not in text  # self-contained
-    img = check_page(course_page, tmp_path, n_students=2)
-    lecture_page = tmp_path / "out" / f"ML101_{D1}_{VA[:8]}.html"
-    check_page(lecture_page, tmp_path, n_students=2)
-    assert img.shape[1] >= 1100
-
-
-def test_html_date_range_and_escaping(data, tmp_path):
-    written = reports.write_course_reports(data, "BIO 2/x", tmp_path, date_from=D1, date_to=D1)
-    assert sorted(p.name for p in written)[0] == "BIO_2_x.html"
-    con = reports.connect(data)
-    page = reports.html_page(con, {"course": "ML101", "student": "stu-1", "falls": "2", "moments": 1})
-    assert "stu-1" in page and "stu-2" not in page and page.count('<img class="chart"') == 3
-    page = reports.html_page(con, {"course": "<script>alert(1)</script>"})
-    assert "<script>alert" not in page and "&lt;script&gt;" in page
-    assert reports.write_course_reports(data, "ML101", tmp_path / "late", date_from=D4)[-1].name.endswith(
-        f"{D4}_{VD[:8]}.html"
-    )
-
-
-def test_cli_html(fer_stream, data, tmp_path, capsys):
-    args = ("report", "lecture_timeline", "--data", data, "--format", "html", "--param")
-    assert fer_stream(*args, f"video={VA}", "--param", "bucket_s=2", "--out", tmp_path / "b.html") == 0
-    page = (tmp_path / "b.html").read_text()
-    assert "bucket_s=2.0" in page and page.index("<h3>lecture_timeline</h3>") < page.index(
-        "<h3>lecture_summary"
-    )
-    assert fer_stream(*args, "falls=x") == 2  # the page checks the named report's parameters
-    assert "takes no parameter 'falls'" in capsys.readouterr().err
-    out = tmp_path / "a.html"
-    assert (
-        fer_stream(
-            "report",
-            "student_trend",
-            "--data",
-            data,
-            "--param",
-            "course=ML101",
-            "--format",
-            "html",
-            "--out",
-            out,
-        )
-        == 0
-    )
-    page = out.read_text()
-    assert page.index("<h3>student_trend</h3>") < page.index("<h3>lecture_summary</h3>")
-    assert page.count('<img class="chart"') == 3
 
 
 # --------------------------------------------------------------------------------------------------

@@ -1,0 +1,352 @@
+"""The SQL runner: DuckDB runs ``sql/*.sql`` over the Parquet records with bound parameters.
+
+One report per SQL file (``sql/<name>.sql``, a chain of CTEs ending in ``select * from final``);
+definitions are commented where they are computed and listed in ``docs/REPORTS.md``. A report's
+parameters are the ``$name`` placeholders in its file, bound by :func:`run_report` through DuckDB's
+prepared statements, never pasted into the SQL::
+
+    con = connect("output/")                      # views faces, frames, videos, lectures
+    table = run_report(con, "student_attention", course="ML101", min_visible_s=60)
+    write(table, "csv", "attention.csv")
+
+Errors are :class:`ReportError` (a bad request) or one of its two kinds that are not the caller's
+mistake: :class:`NoRecordsError` (nothing to report on) and :class:`ReadError` (a file the reports
+need is missing or unreadable). HTML pages: :mod:`fer_stream.reports.html`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from fer_stream import records
+
+SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+FORMATS = ("table", "csv", "json", "parquet", "html")
+
+
+class ReportError(ValueError):
+    """A bad request: an unknown report, format or parameter, a value that does not parse, bad SQL.
+
+    The subclasses are the errors that are not the request's fault.
+    """
+
+
+class NoRecordsError(ReportError):
+    """The records folder exists but holds no records: nothing to report on."""
+
+
+class ReadError(ReportError):
+    """A file the reports need is missing or unreadable: the records folder, a Parquet file, ``sql/``."""
+
+
+@dataclass(frozen=True)
+class Param:
+    """A report parameter: how a command-line string becomes its value, its default, its meaning."""
+
+    parse: Callable[[str], object]
+    default: object
+    help: str
+
+
+def _positive(kind: type) -> Callable[[str], object]:
+    def parse(text: str):
+        value = kind(text)
+        if not value > 0 or (isinstance(value, float) and not math.isfinite(value)):
+            raise ValueError(f"must be > 0, got {text}")
+        return value
+
+    return parse
+
+
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or not math.isfinite(value):
+        raise ValueError(f"must be >= 0, got {text}")
+    return value
+
+
+# Every parameter any report takes. A report takes the ones its SQL names ($course, ...).
+PARAMS: dict[str, Param] = {
+    "course": Param(str, None, "course code, exactly as in the records; default: every course"),
+    "date_from": Param(date.fromisoformat, None, "first lecture date, YYYY-MM-DD, inclusive"),
+    "date_to": Param(date.fromisoformat, None, "last lecture date, YYYY-MM-DD, inclusive"),
+    "video": Param(str, None, "a lecture: its video_id or a prefix (e.g. the 8 characters in student ids)"),
+    "student": Param(str, None, "one student_id"),
+    "min_visible_s": Param(_non_negative, 0.0, "seconds; students seen less in a lecture are left out"),
+    "bucket_s": Param(_positive(float), 60.0, "seconds per time bucket of the timelines (60: minutes)"),
+    "moments": Param(_positive(int), 3, "lowest-attention buckets listed per lecture"),
+    "falls": Param(_positive(int), 3, "flag students whose attention fell this many lectures in a row"),
+}
+
+_PLACEHOLDER = re.compile(r"\$([a-z_][a-z0-9_]*)")
+
+
+# --------------------------------------------------------------------------------------------------
+# The SQL files
+
+
+def _sql_path(name: str) -> Path:
+    """``sql/<name>.sql`` of a report (not of the shared ``_`` views)."""
+    _check_sql_dir()
+    path = SQL_DIR / f"{name}.sql"
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not path.is_file():
+        raise ReportError(f"unknown report {name!r}; reports: {', '.join(report_names())}")
+    return path
+
+
+def report_names() -> list[str]:
+    """The reports, one per ``sql/<name>.sql`` (files starting with ``_`` are shared views)."""
+    _check_sql_dir()
+    return sorted(p.stem for p in SQL_DIR.glob("*.sql") if not p.stem.startswith("_"))
+
+
+def _check_sql_dir() -> None:
+    # sql/ sits beside the package in the repository (house layout): a checkout or editable install
+    if not (SQL_DIR / "_lectures.sql").is_file():
+        raise ReadError(f"the report SQL files are not at {SQL_DIR}: run from a checkout of fer_stream")
+
+
+def _code(sql: str) -> str:
+    """The SQL without its ``--`` comments (placeholders named in comments are not parameters)."""
+    return "\n".join(line.split("--", 1)[0] for line in sql.splitlines())
+
+
+def report_params(name: str) -> list[str]:
+    """Parameters report ``name`` takes: the ``$name`` placeholders of its SQL, in order of appearance."""
+    found = dict.fromkeys(_PLACEHOLDER.findall(_code(_sql_path(name).read_text())))
+    unknown = [p for p in found if p not in PARAMS]
+    if unknown:  # a programming error in sql/, not a user's
+        raise RuntimeError(f"sql/{name}.sql uses undeclared parameters {unknown}; add them to PARAMS")
+    return list(found)
+
+
+def describe(name: str) -> str:
+    """The first comment paragraph of ``sql/<name>.sql``, without the report's name."""
+    lines = []
+    for line in _sql_path(name).read_text().splitlines():
+        if not line.startswith("--") or line.strip() == "--":
+            break
+        lines.append(line[2:].strip())
+    return " ".join(lines).removeprefix(f"{name}:").strip()
+
+
+# --------------------------------------------------------------------------------------------------
+# The dataset
+
+
+def _parquet_files(folder: Path) -> list[str]:
+    # Hidden files ('.x.tmp' of a writer at work) and '_' files are not records, as for pyarrow.
+    return sorted(
+        str(p) for p in folder.glob("*/*/*.parquet") if not p.name.startswith((".", "_")) and p.is_file()
+    )
+
+
+def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
+    """An in-memory DuckDB with views over the records under ``data_dir``.
+
+    Views: ``videos`` (the run log, every run), ``lectures`` (one row per video from its latest
+    done run: ``sql/_lectures.sql``), ``faces`` and ``frames`` (the records of that run). Course and
+    lecture date come back from the hive folder names.
+
+    Raises:
+        ReadError: ``data_dir`` is not a folder, or a record file cannot be read.
+        NoRecordsError: ``data_dir`` holds no records at all.
+    """
+    root = Path(data_dir)
+    if not root.is_dir():
+        raise ReadError(f"no records folder {root}: give the output folder of an analysis run")
+    files = {name: _parquet_files(root / name) for name in records.SCHEMAS}
+    if not files["videos"]:
+        raise NoRecordsError(
+            f"no records under {root}: expected Parquet files in {root}/videos/ (and faces/, frames/), "
+            "as written by `python jobs/analyze_lectures.py --output DIR`"
+        )
+    con = duckdb.connect()
+    _register(con, "videos", files["videos"])
+    con.execute((SQL_DIR / "_lectures.sql").read_text())
+    # Only the record files of each video's latest done run: <video_id>_<config_hash>.parquet
+    current = {
+        f"{v}_{h}.parquet" for v, h in con.sql("select video_id, config_hash from lectures").fetchall()
+    }
+    for name in ("faces", "frames"):
+        _register(con, name, [f for f in files[name] if Path(f).name in current])
+    con.execute((SQL_DIR / "_student_lectures.sql").read_text())
+    return con
+
+
+def _register(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> None:
+    """View ``name`` over ``files`` (or an empty one with the schema), columns in THE schema's order."""
+    schema = records.SCHEMAS[name]
+    try:
+        if files:
+            # The file list is a bound parameter too; hive_types: course '007' stays a string.
+            rel = con.sql(
+                "select * from read_parquet($files, hive_partitioning = true, union_by_name = true,"
+                " hive_types = {'course': 'VARCHAR', 'lecture_date': 'DATE'})",
+                params={"files": files},
+            )
+        else:
+            rel = con.from_arrow(schema.empty_table())
+        # hive columns come last out of read_parquet: put them where records.py has them
+        rel.select(*[duckdb.ColumnExpression(c) for c in schema.names]).create_view(name)
+    except duckdb.Error as e:  # a file that is no Parquet, or lacks columns of the schema
+        raise ReadError(f"cannot read the {name}/ records: {type(e).__name__}: {e}") from e
+
+
+# --------------------------------------------------------------------------------------------------
+# Running reports
+
+
+def parse_params(params: Mapping[str, object] | None) -> dict[str, object]:
+    """``params`` with string values parsed (``"2024-03-05"`` -> a date, ``"60"`` -> 60.0).
+
+    Raises:
+        ReportError: a name that is no parameter of any report, or a value that does not parse.
+    """
+    out = {}
+    for key, value in (params or {}).items():
+        if key not in PARAMS:
+            raise ReportError(f"unknown parameter {key!r}; parameters: {', '.join(PARAMS)}")
+        if isinstance(value, str):
+            try:
+                value = PARAMS[key].parse(value)
+            except ValueError as e:
+                raise ReportError(f"parameter {key}={value!r}: {e} ({PARAMS[key].help})") from e
+        out[key] = value
+    return out
+
+
+def bind(name: str, params: Mapping[str, object] | None = None) -> dict[str, object]:
+    """Values for every parameter of report ``name``: ``params`` (strings are parsed) over the defaults.
+
+    Raises:
+        ReportError: a parameter the report does not take, or a value that does not parse.
+    """
+    takes = report_params(name)
+    extra = [k for k in (params or {}) if k not in takes]
+    if extra:
+        raise ReportError(
+            f"report {name!r} takes no parameter {', '.join(map(repr, extra))}; it takes: {', '.join(takes)}"
+        )
+    given = parse_params(params)
+    return {key: given.get(key, PARAMS[key].default) for key in takes}
+
+
+def run_report(
+    con: duckdb.DuckDBPyConnection, name: str, params: Mapping[str, object] | None = None, **kwargs
+) -> pa.Table:
+    """Report ``name`` on connection ``con`` (:func:`connect`) as an Arrow table.
+
+    Parameters come from ``params`` and ``kwargs`` (strings such as ``"2024-03-05"`` are parsed);
+    values are bound as data by DuckDB, so no value can change the query.
+
+    Raises:
+        ReportError: an unknown report or parameter, a value that does not parse.
+        ReadError: DuckDB failed on the records (the SQL files are the project's, the values checked).
+    """
+    values = bind(name, {**(params or {}), **kwargs})
+    try:
+        return con.sql(_sql_path(name).read_text(), params=values).to_arrow_table()
+    except duckdb.Error as e:  # e.g. a Parquet file that is not one: say which report met it
+        raise ReadError(f"report {name}: {type(e).__name__}: {e}") from e
+
+
+def run_sql(
+    con: duckdb.DuckDBPyConnection, query: str, params: Mapping[str, object] | None = None
+) -> pa.Table:
+    """Ad-hoc SQL over the views of :func:`connect`; ``$name`` placeholders bound from ``params``.
+
+    Raises:
+        ReadError: DuckDB could not read a file (``duckdb.IOException``).
+        ReportError: any other DuckDB error: the query is the caller's.
+    """
+    try:
+        return con.sql(query, params=dict(params) if params else None).to_arrow_table()
+    except duckdb.IOException as e:
+        raise ReadError(f"sql: {e}") from e
+    except duckdb.Error as e:
+        raise ReportError(f"sql: {e}") from e
+
+
+def report(data_dir: str | os.PathLike, name: str, **params) -> pa.Table:
+    """Shortcut: :func:`connect` then :func:`run_report`."""
+    return run_report(connect(data_dir), name, params)
+
+
+# --------------------------------------------------------------------------------------------------
+# Output
+
+
+def format_cell(v, digits: int = 3) -> str:
+    """One value as text: floats to ``digits`` decimals, null and NaN empty."""
+    if v is None or (isinstance(v, float) and math.isnan(v)):
+        return ""
+    if isinstance(v, float):
+        return f"{v:.{digits}f}"
+    return str(v)
+
+
+def format_table(table: pa.Table, max_width: int = 40) -> str:
+    """A fixed-width text table (floats to 3 decimals, long values cut) for a terminal."""
+    cols = table.column_names
+    rows = [[format_cell(v) for v in row.values()] for row in table.to_pylist()]
+    rows = [[c if len(c) <= max_width else c[: max_width - 1] + "…" for c in row] for row in rows]
+    widths = [max([len(c)] + [len(r[i]) for r in rows]) for i, c in enumerate(cols)]
+    numeric = [pa.types.is_integer(t) or pa.types.is_floating(t) for t in table.schema.types]
+    pad = lambda c, w, right: c.rjust(w) if right else c.ljust(w)
+    line = lambda cells: "  ".join(pad(c, w, r) for c, w, r in zip(cells, widths, numeric)).rstrip()
+    out = [line(cols), line(["-" * w for w in widths]), *map(line, rows)]
+    out.append(f"({table.num_rows} row{'s' if table.num_rows != 1 else ''})")
+    return "\n".join(out) + "\n"
+
+
+def _json_rows(table: pa.Table) -> list[dict]:
+    def clean(v):
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+        if isinstance(v, date):
+            return v.isoformat()
+        return v
+
+    return [{k: clean(v) for k, v in row.items()} for row in table.to_pylist()]
+
+
+def write(table: pa.Table, fmt: str, out: str | os.PathLike | None = None) -> None:
+    """Write ``table`` as ``table`` (text), ``csv``, ``json`` (an array of objects) or ``parquet``.
+
+    ``out=None`` writes to stdout (parquet needs a file). HTML pages: :mod:`fer_stream.reports.html`.
+    """
+    if fmt == "parquet":
+        if out is None:
+            raise ReportError("--format parquet needs --out FILE")
+        pq.write_table(table, out)
+        return
+    if fmt == "csv":
+        buf = io.BytesIO()
+        pacsv.write_csv(table, buf)
+        data = buf.getvalue()
+    elif fmt == "json":
+        data = (json.dumps(_json_rows(table), indent=1, default=str) + "\n").encode()
+    elif fmt == "table":
+        data = format_table(table).encode()
+    else:
+        raise ReportError(f"unknown format {fmt!r}; formats: {', '.join(FORMATS)}")
+    if out is None:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    else:
+        Path(out).write_bytes(data)
