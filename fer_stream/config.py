@@ -18,7 +18,6 @@ from fer_stream import records
 from fer_stream.attention import AttentionConfig
 from fer_stream.faces.track import StudentConfig, TrackerConfig
 from fer_stream.labels import FER2013_LABELS, canonical
-from fer_stream.models import checkpoint
 from fer_stream.validity import Gates
 
 PIPELINE_VERSION = fer_stream.__version__
@@ -160,6 +159,8 @@ class ModelInfo:
     @classmethod
     def load(cls, name_or_path: str) -> ModelInfo:
         """Read and check a weights file; raises ``WeightsError`` or ``ValueError`` (wrong labels)."""
+        from fer_stream.models import checkpoint  # torch: only when weights are read (--help stays fast)
+
         w = checkpoint.load(name_or_path)  # validates the file
         path = checkpoint.builtin_path(name_or_path) if name_or_path in checkpoint.BUILTIN else name_or_path
         blob = Path(path).read_bytes()

@@ -2,7 +2,7 @@
 
 One night (``run_night``, ``fer-stream nightly``)::
 
-    lock OUTPUT/nightly.lock (pid + host; a dead holder's stale lock on this host is taken over)
+    lock OUTPUT/nightly.lock (fer_stream.ops.lock; a lock whose holder died is taken over)
       -> finish an interrupted erasure (retention.recover)
       -> scan the inbox: files whose size and mtime/ctime have not moved for settle_s are stable;
          the others are still being copied and wait for the next night
@@ -19,177 +19,35 @@ One night (``run_night``, ``fer-stream nightly``)::
       -> retention (--retention-days); reports of every course touched, OUTPUT/reports/<date>/
       -> the run record OUTPUT/runs/<run_id>.json (written at the start, rewritten at the end)
 
-What is done comes from the records (``videos/`` rows with status ``done``), never from the state
-file: ``OUTPUT/nightly/state.json`` only caches hashes and counts failures, so losing it costs a
-rehash and resets retry counts, nothing else. Exit codes: :data:`EXIT_OK` etc. below.
+The lock, the run record and the recovery around the work are :func:`locked_run`, which
+``fer-stream forget`` runs under too. What is done comes from the records (``videos/`` rows with
+status ``done``), never from the state file: ``OUTPUT/nightly/state.json`` only caches hashes and
+counts failures, so losing it costs a rehash and resets retry counts, nothing else. Output folder
+and file names: ``fer_stream.ops.layout``.
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
-import secrets
 import shutil
-import signal
-import socket
-import sys
-import threading
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime, timezone
+from datetime import date
 from pathlib import Path
 
-from fer_stream import inputs, records, retention
+from fer_stream import inputs, records, reports, retention
 from fer_stream.config import ModelInfo, PipelineConfig, config_hash
-from fer_stream.inputs import Lecture, content_hash, discover_videos
-from fer_stream.retention import write_json_atomic
+from fer_stream.ops import layout, runlog
+from fer_stream.ops.lock import OutputLock
 
-EXIT_OK = 0  # the night ran (failed videos are listed in the run record)
-EXIT_ERROR = 1  # the night could not proceed: bad inbox/output, unusable weights, Ray unreachable
-EXIT_USAGE = 2  # bad arguments (argparse)
-EXIT_LOCKED = 75  # another run holds the output's lock (sysexits EX_TEMPFAIL: try again later)
-
-LOCK_FILE = "nightly.lock"
-STATE_FILE = Path("nightly") / "state.json"
-RUNS_DIR = "runs"
-REPORTS_DIR = "reports"
-QUARANTINE_DIR = "quarantine"
 _KEEP_ERRORS = 5  # failures kept per video in the state file
 
 
 # --------------------------------------------------------------------------------------------------
-# The lock
-
-
-class LockHeld(RuntimeError):
-    """Another process holds (or may hold) the output's lock; ``owner`` is what its lock file says."""
-
-    def __init__(self, path: Path, owner: dict | None, why: str):
-        self.path, self.owner = path, owner or {}
-        o = self.owner
-        who = f"pid {o.get('pid', '?')} on host {o.get('host', '?')} ({o.get('purpose', '?')}"
-        who += f", run {o.get('run_id', '?')}, since {o.get('started_at', '?')})"
-        super().__init__(f"another fer-stream run holds {path}: {who}; {why}")
-
-
-def _boot_id() -> str | None:
-    try:
-        return Path("/proc/sys/kernel/random/boot_id").read_text().strip()
-    except OSError:
-        return None
-
-
-def _proc_start(pid: int) -> str | None:
-    """Start time of process ``pid`` in clock ticks since boot (tells a reused pid apart)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    return stat.rsplit(")", 1)[1].split()[19]  # field 22; the name in () may hold spaces
-
-
-def _alive(owner: dict) -> bool:
-    """Is the lock's owner, a process of this host, still running?"""
-    boot = _boot_id()
-    if owner.get("boot_id") and boot and owner["boot_id"] != boot:
-        return False  # the machine rebooted since
-    try:
-        pid = int(owner["pid"])
-        os.kill(pid, 0)
-    except (KeyError, ValueError, TypeError, ProcessLookupError):
-        return False
-    except PermissionError:
-        pass  # exists, another user's
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return True  # no /proc: trust kill(pid, 0)
-    if fields[0] == "Z":
-        return False  # a zombie: dead, not yet reaped by its parent
-    return not (owner.get("pid_start") and fields[19] != owner["pid_start"])
-
-
-class OutputLock:
-    """``OUTPUT/nightly.lock``: one writer (nightly or forget) per output folder at a time.
-
-    The file holds JSON ``{pid, host, boot_id, pid_start, purpose, run_id, started_at, argv}`` and an
-    exclusive ``flock`` while its owner runs. A process that dies loses the flock but leaves the
-    file: the next run sees a dead owner on this host (pid gone, reused, or another boot) and takes
-    the lock over. An owner on another host cannot be checked from here: the lock then stays until
-    someone removes the file. The file is removed on release.
-    """
-
-    def __init__(self, output: str | os.PathLike, purpose: str, run_id: str):
-        self.path = Path(output) / LOCK_FILE
-        self.purpose, self.run_id = purpose, run_id
-        self.fd: int | None = None
-
-    def acquire(self) -> dict | None:
-        """Take the lock or raise :class:`LockHeld`; returns the stale owner taken over, if any."""
-        while True:
-            fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                owner = _read_owner(fd)
-                os.close(fd)
-                raise LockHeld(self.path, owner, "it is running now") from None
-            try:  # the holder may have removed the file between our open and flock: start again
-                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
-            except FileNotFoundError:
-                same = False
-            if same:
-                break
-            os.close(fd)
-        owner = _read_owner(fd)
-        if owner:
-            why = None
-            if owner.get("host") != socket.gethostname():
-                why = "its host cannot be checked from here; remove the file if that run is gone"
-            elif _alive(owner):
-                why = "its process is alive"
-            if why:
-                os.close(fd)
-                raise LockHeld(self.path, owner, why)
-        me = {
-            "pid": os.getpid(),
-            "host": socket.gethostname(),
-            "boot_id": _boot_id(),
-            "pid_start": _proc_start(os.getpid()),
-            "purpose": self.purpose,
-            "run_id": self.run_id,
-            "started_at": _iso(time.time()),
-            "argv": sys.argv,
-        }
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, json.dumps(me).encode(), 0)
-        os.fsync(fd)
-        self.fd = fd
-        return owner
-
-    def release(self) -> None:
-        if self.fd is None:
-            return
-        self.path.unlink(missing_ok=True)  # before the flock goes: no one locks a removed file
-        os.close(self.fd)
-        self.fd = None
-
-
-def _read_owner(fd: int) -> dict | None:
-    data = os.pread(fd, 1 << 16, 0)
-    if not data.strip():
-        return None
-    try:
-        return json.loads(data)
-    except ValueError:
-        return {"pid": None, "host": "?", "unreadable": data[:200].decode(errors="replace")}
-
-
-# --------------------------------------------------------------------------------------------------
-# Options, run records
+# Options; the lock, run record and recovery around a run
 
 
 @dataclass(frozen=True)
@@ -228,53 +86,66 @@ class NightlyError(RuntimeError):
     """The night cannot start: no inbox, an output folder that cannot be written."""
 
 
-def new_run_id(now: float | None = None) -> str:
-    """UTC start time + random suffix, as the pipeline's run ids."""
-    t = datetime.fromtimestamp(now if now is not None else time.time(), timezone.utc)
-    return t.strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+def locked_run(output: Path, record: dict, work: Callable[[], object]) -> dict:
+    """``work()`` as the run ``record`` describes (``ops.runlog.new_record``), holding the lock::
 
+        lock OUTPUT (LockHeld if another run has it; nothing is written then)
+          -> a run that died holding the lock: ``lock.took_over``, its record marked killed
+          -> the record saved as ``running``; SIGTERM raises SystemExit from here on
+          -> an interrupted erasure finished (``recovered_erasure``), killed writers' temporary
+             files removed: before anything else writes
+          -> work()
+          -> ``finished``; ``error`` (an exception: recorded in ``errors``, not raised);
+             ``interrupted`` (SystemExit, KeyboardInterrupt: recorded and raised)
+          -> the record saved with ``finished_at``, the lock released
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).isoformat(timespec="seconds")
-
-
-def save_run_record(output: Path, record: dict) -> Path:
-    path = output / RUNS_DIR / f"{record['run_id']}.json"
-    write_json_atomic(path, record)
-    return path
-
-
-def _mark_killed(output: Path, stale: dict, by: str) -> None:
-    """The run record of a run whose stale lock was taken over says it was killed."""
-    path = output / RUNS_DIR / f"{stale.get('run_id')}.json"
-    try:
-        rec = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return
-    if rec.get("status") == "running":
-        rec["status"] = "killed"
-        rec["errors"] = [*rec.get("errors", []), {"error": f"the process died; lock taken over by run {by}"}]
-        save_run_record(output, rec)
-
-
-@contextlib.contextmanager
-def sigterm_as_exit():
-    """SIGTERM (systemctl stop, a timeout) raises SystemExit, so that records and the lock are closed.
-
-    Once Ray is up in this process its own handler takes over; it raises SystemExit(1) the same way.
+    Returns:
+        ``record``; ``record["status"]`` says how it ended.
     """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum, frame):
-        raise SystemExit(128 + signum)
-
-    old = signal.signal(signal.SIGTERM, handler)
+    lock = OutputLock(output, record["kind"], record["run_id"])
+    stale = lock.acquire()
     try:
-        yield
+        with runlog.sigterm_as_exit():
+            if stale:
+                record["lock"]["took_over"] = stale
+                runlog.mark_killed(output, stale, record["run_id"])
+            runlog.save(output, record)
+            try:
+                recovered = retention.recover(output)
+                if recovered:
+                    record["recovered_erasure"] = recovered
+                records.remove_stale_temp_files(output)
+                work()
+                record["status"] = "finished"
+            except (SystemExit, KeyboardInterrupt) as e:
+                record["status"] = "interrupted"
+                record["errors"].append({"error": f"interrupted ({type(e).__name__} {e})"})
+                raise
+            except Exception as e:  # the run itself failed (weights, Ray, a bad request): recorded
+                record["status"] = "error"
+                record["errors"].append({"error_type": type(e).__name__, "error_message": str(e)[:2000]})
     finally:
-        signal.signal(signal.SIGTERM, old)
+        record["finished_at"] = runlog.iso()
+        runlog.save(output, record)
+        lock.release()
+    return record
+
+
+def reports_for(output: Path, courses: Iterable[str], day: date, record: dict) -> None:
+    """Render the reports of ``courses`` into ``OUTPUT/reports/<day>/``; paths and errors go into
+    ``record["reports"]``. A course without records left (erased, past retention) has nothing to
+    show and is skipped; a report that cannot render is recorded and must not lose the run's work.
+    """
+    out = layout.reports_dir(output, day)
+    record["reports"]["dir"] = str(out)
+    left = set(records.read(output, "videos", columns=["course"]).column("course").to_pylist())
+    for course in sorted(set(courses) & left):
+        try:
+            paths = reports.write_course_reports(output, course, out)
+            record["reports"]["courses"][course] = [str(p) for p in paths]
+        except Exception as e:
+            error = {"course": course, "error_type": type(e).__name__, "error": str(e)[:2000]}
+            record["reports"]["errors"].append(error)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -295,7 +166,7 @@ class InboxFile:
     reason: str = ""
     attempt: int = 0
     old_video_id: str | None = None  # "changed": the content the path held before
-    lecture: Lecture | None = None  # path, video id, course and date, resolved once for the pipeline
+    lecture: inputs.Lecture | None = None  # path, video id, course and date, resolved once for the pipeline
     status: str = "skipped"  # pending (to analyse), then done / failed (or skipped by the pipeline)
     error_type: str | None = None
     error_message: str | None = None
@@ -335,7 +206,7 @@ def scan_inbox(
     size, mtime, ctime and inode match."""
     found = []
     cache = state.setdefault("files", {})
-    for path, _ in discover_videos([inbox]):
+    for path, _ in inputs.discover_videos([inbox]):
         if exclude is not None and exclude in path.parents:
             continue  # a quarantine folder inside the inbox
         f = InboxFile(path)
@@ -352,7 +223,7 @@ def scan_inbox(
             f.video_id = known["video_id"]
         else:
             try:
-                vid = content_hash(path)
+                vid = inputs.content_hash(path)
             except OSError as e:  # unreadable: the pipeline records the failure under its path id
                 vid = hashlib.sha256(f"path:{path}".encode()).hexdigest()
                 f.reason = f"{type(e).__name__}: {e}"
@@ -376,7 +247,7 @@ def scan_inbox(
 
 
 def load_state(output: Path) -> dict:
-    path = output / STATE_FILE
+    path = output / layout.STATE_FILE
     if path.is_file():
         try:
             state = json.loads(path.read_text(encoding="utf-8"))
@@ -409,7 +280,7 @@ def run_night(
         ``finished`` or ``error`` (the night could not run: ``errors`` says why).
 
     Raises:
-        LockHeld: another run holds the output's lock.
+        fer_stream.ops.lock.LockHeld: another run holds the output's lock.
         NightlyError: no inbox, or an output folder that cannot be written.
     """
     inbox, output = Path(inbox).resolve(), Path(output).resolve()
@@ -422,35 +293,20 @@ def run_night(
     if not os.access(output, os.W_OK | os.X_OK):
         raise NightlyError(f"cannot write into the output folder {output}")
     night = _Night(inbox, output, config, options or NightlyOptions(), now)
-    lock = OutputLock(output, "nightly", night.run_id)
-    stale = lock.acquire()
-    try:
-        with sigterm_as_exit():
-            return night.run(stale, address, num_cpus, progress)
-    finally:
-        lock.release()
+    return locked_run(output, night.record, lambda: night.run(address, num_cpus, progress))
 
 
 class _Night:
     def __init__(self, inbox: Path, output: Path, config, options: NightlyOptions, now: float | None):
-
         self.inbox, self.output, self.options = inbox, output, options
         self.config = config or PipelineConfig()
         self.now = now if now is not None else time.time()
-        self.run_id = new_run_id(self.now)
-        self.quarantine = Path(options.quarantine_dir or output / QUARANTINE_DIR).resolve()
-        self.record: dict = {
-            "run_id": self.run_id,
-            "kind": "nightly",
-            "status": "running",
-            "started_at": _iso(time.time()),
-            "finished_at": None,
-            "host": socket.gethostname(),
-            "pid": os.getpid(),
-            "argv": sys.argv,
-            "inbox": str(inbox),
-            "output": str(output),
-            "options": {
+        self.run_id = runlog.new_run_id(self.now)
+        self.quarantine = Path(options.quarantine_dir or output / layout.QUARANTINE_DIR).resolve()
+        self.record = runlog.new_record("nightly", output, self.run_id)
+        self.record.update(
+            inbox=str(inbox),
+            options={
                 "settle_s": options.settle_s,
                 "max_attempts": options.max_attempts,
                 "backoff_h": options.backoff_h,
@@ -458,44 +314,17 @@ class _Night:
                 "retention_days": options.retention_days,
                 "quarantine_dir": str(self.quarantine),
             },
-            "lock": {"file": str(output / LOCK_FILE), "took_over": None},
-            "counts": {},
-            "videos": [],
-            "removed": [],
-            "reports": {"dir": None, "courses": {}, "errors": []},
-            "errors": [],
-        }
+            counts={},
+            videos=[],
+        )
 
     def save(self) -> Path:
-        return save_run_record(self.output, self.record)
+        return runlog.save(self.output, self.record)
 
-    def run(self, stale: dict | None, address, num_cpus, progress: bool) -> dict:
-        if stale:
-            self.record["lock"]["took_over"] = stale
-            _mark_killed(self.output, stale, self.run_id)
-        self.save()
-        try:
-            self._run(address, num_cpus, progress)
-            self.record["status"] = "finished"
-        except (SystemExit, KeyboardInterrupt) as e:
-            self.record["status"] = "interrupted"
-            self.record["errors"].append({"error": f"interrupted ({type(e).__name__} {e})"})
-            raise
-        except Exception as e:  # the night itself failed (weights, Ray): recorded, exit code 1
-            self.record["status"] = "error"
-            self.record["errors"].append({"error_type": type(e).__name__, "error_message": str(e)[:2000]})
-        finally:
-            self.record["finished_at"] = _iso(time.time())
-            self.save()
-        return self.record
+    def run(self, address, num_cpus, progress: bool) -> None:
+        """The night's work, under :func:`locked_run` (which has already recovered the output)."""
+        from fer_stream import pipeline  # imports Ray: only when a night runs
 
-    def _run(self, address, num_cpus, progress: bool) -> None:
-        from fer_stream import pipeline
-
-        recovered = retention.recover(self.output)
-        if recovered:
-            self.record["recovered_erasure"] = recovered
-        records.remove_stale_temp_files(self.output)
         model = ModelInfo.load(self.config.weights)
         self.chash = config_hash(self.config.analysis(model))
         self.record.update(config_hash=self.chash, model_version=model.version)
@@ -506,7 +335,7 @@ class _Night:
         self.record["videos"] = [f.as_json() for f in files if f.action != "done_before"]
         self._count(files)
         self.save()  # what the night is about to do, in case it dies
-        write_json_atomic(self.output / STATE_FILE, state)
+        records.write_json_atomic(self.output / layout.STATE_FILE, state)
         done: list[InboxFile] = []
         if todo:
             started = pipeline.connect(address, num_cpus)
@@ -531,7 +360,7 @@ class _Night:
                     done.append(f)
                 else:
                     self._failed(f, state)
-            write_json_atomic(self.output / STATE_FILE, state)
+            records.write_json_atomic(self.output / layout.STATE_FILE, state)
         touched = self._courses_of(done)
         touched |= self._after_done(done, files)
         if self.options.retention_days is not None:
@@ -543,8 +372,7 @@ class _Night:
         self.record["videos"] = [f.as_json() for f in files if f.action != "done_before"]
         self._count(files)
         if self.options.reports and touched:
-            left = set(records.read(self.output, "videos", columns=["course"]).column("course").to_pylist())
-            self._reports(sorted(touched & left))  # a course retention emptied has nothing to show
+            reports_for(self.output, touched, date.fromtimestamp(self.now), self.record)
 
     def _plan(self, files: list[InboxFile], state: dict, model) -> None:
         """Set each settled file's action: work for tonight, or why not."""
@@ -593,7 +421,7 @@ class _Night:
                 f.action, f.attempt, f.reason = "retry", 1, "back from quarantine"
             elif entry.get("next_try_at", 0) > self.now:
                 f.action = "deferred"
-                f.reason = f"failed {entry['attempts']}x, next try after {_iso(entry['next_try_at'])}"
+                f.reason = f"failed {entry['attempts']}x, next try after {runlog.iso(entry['next_try_at'])}"
             elif entry:
                 f.action, f.attempt = "retry", entry["attempts"] + 1
             elif vid in done:
@@ -622,7 +450,7 @@ class _Night:
         entry["attempts"] += 1
         entry["path"] = str(f.path)
         error = {
-            "at": _iso(self.now),
+            "at": runlog.iso(self.now),
             "run_id": self.run_id,
             "type": f.error_type,
             "message": f.error_message,
@@ -632,7 +460,7 @@ class _Night:
         if entry["attempts"] < self.options.max_attempts:
             entry["next_try_at"] = self.now + self.options.backoff_h * 3600 * 2 ** (entry["attempts"] - 1)
             f.reason = f"attempt {entry['attempts']}/{self.options.max_attempts}; next try after "
-            f.reason += _iso(entry["next_try_at"])
+            f.reason += runlog.iso(entry["next_try_at"])
             return
         reason = f"failed {entry['attempts']} times; last: {f.error_type}: {f.error_message}"
         moved_to, move_error = None, None
@@ -640,7 +468,7 @@ class _Night:
             moved_to = str(self._move_to_quarantine(f, entry, reason))
         except OSError as e:  # a read-only inbox: the file stays, and is skipped from now on
             move_error = f"{type(e).__name__}: {e}"
-        entry["quarantined"] = {"at": _iso(self.now), "reason": reason, "moved_to": moved_to}
+        entry["quarantined"] = {"at": runlog.iso(self.now), "reason": reason, "moved_to": moved_to}
         if move_error:
             entry["quarantined"]["move_error"] = move_error
         entry.pop("next_try_at", None)
@@ -656,12 +484,12 @@ class _Night:
         for side in (f.path.with_name(f.path.name + ".json"), f.path.with_suffix(".json")):
             if side.is_file():  # its course/date sidecar goes along
                 shutil.move(side, dest.with_name(dest.name + ".json"))
-        write_json_atomic(
+        records.write_json_atomic(
             dest.with_name(dest.name + ".quarantine.json"),
             {
                 "video_id": f.video_id,
                 "inbox_path": str(f.path),
-                "quarantined_at": _iso(self.now),
+                "quarantined_at": runlog.iso(self.now),
                 "run_id": self.run_id,
                 "reason": reason,
                 "errors": entry["errors"],
@@ -713,24 +541,6 @@ class _Night:
         if removal.files_rewritten or removal.files_deleted or removal.other_files_deleted:
             self.record["removed"].append({"why": why, **removal.as_json()})
 
-    def _reports(self, courses: list[str]) -> None:
-        out = self.output / REPORTS_DIR / date.fromtimestamp(self.now).isoformat()
-        self.record["reports"]["dir"] = str(out)
-        try:
-            from fer_stream.reports import write_course_reports
-        except ImportError as e:
-            self.record["reports"]["errors"].append(
-                {"course": None, "error_type": "ImportError", "error": str(e)}
-            )
-            return
-        for course in courses:
-            try:
-                paths = write_course_reports(self.output, course, out)
-                self.record["reports"]["courses"][course] = [str(p) for p in paths]
-            except Exception as e:  # a report that cannot render must not lose the night's records
-                error = {"course": course, "error_type": type(e).__name__, "error": str(e)[:2000]}
-                self.record["reports"]["errors"].append(error)
-
     def _count(self, files: list[InboxFile]) -> None:
         counts: dict[str, int] = {"seen": len(files)}
         for f in files:
@@ -772,7 +582,7 @@ def describe(record: dict) -> str:
         f"to analyse: {work or 'none'} -> {c.get('done', 0)} done, {c.get('failed', 0)} failed"
         + (f", {c['quarantine']} quarantined" if c.get("quarantine") else ""),
         f"  skipped: {skip or 'none'}",
-        f"  record: {Path(record['output']) / RUNS_DIR / (record['run_id'] + '.json')}",
+        f"  record: {layout.run_record(record['output'], record['run_id'])}",
     ]
     rep = record.get("reports", {})
     if rep.get("courses") or rep.get("errors"):

@@ -443,11 +443,17 @@ def write_partition(
     return path
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
 def write_atomic(path: str | os.PathLike, write, *, mode: int | None = None) -> Path:
     """The one atomic file writer of the project: ``write(f)`` fills a hidden temporary file in the
-    same folder (binary), which is flushed, fsynced, given ``mode`` (e.g. ``0o600``; created 0600
-    anyway) and renamed over ``path``; then the folder is fsynced so the rename survives a power
-    cut. Readers see the old file or the new one, never half of one; a crash leaves only a hidden
+    same folder (binary), which is flushed, fsynced, given ``mode`` (e.g. ``0o600``; default: 0666
+    less the umask, as ``open`` would) and renamed over ``path``; then the folder is fsynced so the
+    rename survives a power cut. Readers see the old file or the new one, never half of one; a crash leaves only a hidden
     ``.*.tmp`` that :func:`remove_stale_temp_files` clears.
 
     Used for Parquet partitions, JSON state and run records, and the identity store.
@@ -460,8 +466,9 @@ def write_atomic(path: str | os.PathLike, write, *, mode: int | None = None) -> 
             write(f)
             f.flush()
             os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        # mkstemp creates 0600; without an explicit mode the file gets what open() would give it
+        # (0666 less the umask), so a service's UMask (deploy/: 0027, the team reads) still applies.
+        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -35,7 +35,7 @@ import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
-from datetime import date, datetime, timedelta, timezone
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -45,12 +45,15 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fer_stream import records
+from fer_stream.ops import layout, runlog
+from fer_stream.ops.layout import JOURNAL, TOMBSTONES
 
-JOURNAL = "retention.journal.json"
-TOMBSTONES = "forgotten.json"
-_TMP_SUFFIX = ".retention.tmp"  # ends in .tmp: records.remove_stale_temp_files knows it too
+# Phase-1 files (renamed by the journal, so not records.write_atomic's own temporaries); the name
+# ends in .tmp, so records.remove_stale_temp_files clears an old one too, and starts with '.', so
+# readers skip it.
+_TMP_SUFFIX = ".retention.tmp"
 _DATE_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_VIDEO_ID_RE = re.compile(r"[0-9a-f]{64}")
+VIDEO_ID_RE = re.compile(r"[0-9a-f]{64}")  # a sha256 hex digest: inputs.content_hash
 
 
 @dataclass
@@ -98,29 +101,6 @@ def _tmp_beside(path: Path) -> Path:
     return path.with_name(f".{path.stem}.{uuid.uuid4().hex}{_TMP_SUFFIX}")
 
 
-def write_json_atomic(path: Path, obj) -> None:
-    """JSON through a hidden temporary file, fsync and a rename: all or nothing on disk."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            json.dump(obj, f, indent=1, default=str)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _apply(output: Path, op: list[str]) -> None:
     """One journal entry; idempotent, so that a recovery may apply it twice."""
     if op[0] == "replace":
@@ -139,10 +119,11 @@ class _Change:
         self.ops: list[list[str]] = []
 
     def replace(self, path: Path, table: pa.Table) -> None:
-        """Phase 1: ``table`` (a file's columns, without the partition keys) to a temporary file."""
+        """Phase 1: ``table`` (a file's columns, without the partition keys) to a temporary file,
+        on disk (fsynced) before the journal can name it."""
         tmp = _tmp_beside(path)
         self.ops.append(["replace", str(tmp.relative_to(self.output)), str(path.relative_to(self.output))])
-        pq.write_table(table, tmp, compression=records.COMPRESSION)
+        records.write_atomic(tmp, lambda f: pq.write_table(table, f, compression=records.COMPRESSION))
 
     def delete(self, path: Path) -> None:
         self.ops.append(["delete", str(path.relative_to(self.output))])
@@ -158,7 +139,7 @@ class _Change:
         if not self.ops:
             return
         journal = self.output / JOURNAL
-        write_json_atomic(journal, {"what": self.what, "created_at": _now_iso(), "ops": self.ops})
+        records.write_json_atomic(journal, {"what": self.what, "created_at": runlog.iso(), "ops": self.ops})
         for op in self.ops:
             _apply(self.output, op)
         journal.unlink()
@@ -169,9 +150,14 @@ def recover(output: str | os.PathLike) -> str | None:
     """Finish an interrupted change: replay a journal (``completed``), or delete the temporary files
     of a change that never reached its journal (``discarded``). ``None`` if nothing was pending.
 
-    Call it holding the output's lock (``fer_stream.nightly.OutputLock``), before anything else writes.
+    Call it holding the output's lock (``fer_stream.ops.lock.OutputLock``), before anything else
+    writes. The temporary files of a journal or ``forgotten.json`` whose writing was cut short
+    (``records.write_atomic``'s, beside them) go too.
     """
     output = Path(output)
+    for name in (JOURNAL, TOMBSTONES):
+        for tmp in output.glob(f".{name}.*.tmp"):
+            tmp.unlink(missing_ok=True)  # never renamed: the journal or tombstones stayed as they were
     journal = output / JOURNAL
     if journal.is_file():
         for op in json.loads(journal.read_text(encoding="utf-8"))["ops"]:
@@ -186,10 +172,6 @@ def recover(output: str | os.PathLike) -> str | None:
 
 # --------------------------------------------------------------------------------------------------
 # Helpers over the record files
-
-
-def _now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
 def _record_files(output: Path, table: str, course: str | None = None) -> list[Path]:
@@ -229,13 +211,13 @@ def load_tombstones(output: str | os.PathLike) -> dict:
 def _add_tombstones(output: Path, videos: Iterable[str] = (), reason: str = "", student: dict | None = None):
     stones = load_tombstones(output)
     for vid in videos:
-        stones["videos"][vid] = {"at": _now_iso(), "reason": reason}
+        stones["videos"][vid] = {"at": runlog.iso(), "reason": reason}
     if student is not None and not any(
         s["student_id"] == student["student_id"] and s.get("course") == student.get("course")
         for s in stones["students"]
     ):
-        stones["students"].append({**student, "at": _now_iso()})
-    write_json_atomic(output / TOMBSTONES, stones)
+        stones["students"].append({**student, "at": runlog.iso()})
+    records.write_json_atomic(output / TOMBSTONES, stones)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -244,15 +226,9 @@ def _add_tombstones(output: Path, videos: Iterable[str] = (), reason: str = "", 
 
 def course_report_files(output: str | os.PathLike, course: str) -> list[Path]:
     """Files ``reports.write_course_reports`` wrote for ``course`` in any ``OUTPUT/reports/<date>/``."""
-    try:
-        from fer_stream.reports import _slug, report_names
-    except ImportError:  # no reports module: nothing of it to remove
-        return []
-    stem = re.escape(_slug(course))
-    names = "|".join(re.escape(n) for n in report_names())
-    pattern = re.compile(rf"^{stem}(\.html|_({names})\.csv|_\d{{4}}-\d{{2}}-\d{{2}}_[0-9a-f]{{8}}\.html)$")
-    root = Path(output) / "reports"
-    return sorted(p for p in root.glob("*/*") if p.is_file() and pattern.match(p.name))
+    from fer_stream import reports
+
+    return layout.course_report_files(output, course, reports.report_names())
 
 
 def _remove_reports(output: Path, courses: Iterable[str]) -> int:
@@ -373,6 +349,24 @@ def forget_video(output: str | os.PathLike, video_id: str, *, reason: str = "for
     return forget_videos(output, [video_id], what=f"video {video_id}", reason=reason)
 
 
+def find_video(output: str | os.PathLike, prefix: str) -> str:
+    """The one video_id of the records that starts with ``prefix`` (8+ hex digits, as reports and
+    per-lecture student ids show it); a whole video_id is returned as it is.
+
+    Raises:
+        ValueError: a prefix too short, or that no video or several start with.
+    """
+    if VIDEO_ID_RE.fullmatch(prefix):
+        return prefix
+    if len(prefix) < 8:
+        raise ValueError(f"--video {prefix!r}: give the video_id, or at least its first 8 hex digits")
+    ids = records.read(output, "videos", columns=["video_id"]).column("video_id")
+    found = sorted(set(ids.filter(pc.starts_with(ids, prefix)).to_pylist()))
+    if len(found) != 1:
+        raise ValueError(f"--video {prefix}: {len(found)} videos of the records start with it, need 1")
+    return found[0]
+
+
 def forget_videos(
     output: str | os.PathLike,
     video_ids: Iterable[str],
@@ -391,7 +385,7 @@ def forget_videos(
     """
     output = Path(output)
     ids = sorted(set(video_ids))
-    bad = [v for v in ids if not _VIDEO_ID_RE.fullmatch(v)]
+    bad = [v for v in ids if not VIDEO_ID_RE.fullmatch(v)]
     if bad:  # also keeps glob characters out of the file patterns below
         raise ValueError(f"not a video_id (64 hex digits): {bad[0]!r}")
     removal = Removal(what)
@@ -466,11 +460,11 @@ def _prune_dated(output: Path, cutoff: date) -> int:
     """Run records started, and report folders dated, before ``cutoff``."""
     n = 0
     limit = datetime.combine(cutoff, datetime.min.time()).timestamp()
-    for rec in (output / "runs").glob("*.json"):
+    for rec in (output / layout.RUNS_DIR).glob("*.json"):
         if rec.stat().st_mtime < limit:
             rec.unlink(missing_ok=True)
             n += 1
-    for folder in (output / "reports").glob("*"):
+    for folder in (output / layout.REPORTS_DIR).glob("*"):
         if folder.is_dir() and _DATE_DIR_RE.match(folder.name) and date.fromisoformat(folder.name) < cutoff:
             for p in sorted(folder.rglob("*"), reverse=True):
                 if p.is_dir():

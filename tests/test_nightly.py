@@ -1,5 +1,5 @@
-"""Nightly runs (fer_stream.nightly, `fer-stream nightly`) and deploy/: the lock, the inbox scan,
-a scripted inbox over two nights, retries and quarantine, a model change, kill -9 and a rerun, two
+"""Nightly runs (fer_stream.nightly, `fer-stream nightly`) and deploy/: the lock and the run record
+around every run (nightly and forget), the inbox scan, a scripted inbox over two nights, retries and quarantine, a model change, kill -9 and a rerun, two
 runs at once, and the systemd service's command line run as written."""
 
 import json
@@ -20,20 +20,15 @@ import cv2
 import pyarrow.compute as pc
 import pytest
 
-ray = pytest.importorskip("ray", reason="nightly runs need ray: pip install 'ray[default]'")
-
-from fer_stream import (  # noqa: E402
-    cli,
-    inputs,  # noqa: E402
-    nightly,
-    nightly_cli,
-    pipeline,
-    records,
-)
-from fer_stream.config import PipelineConfig  # noqa: E402
-from fer_stream.labels import FER2013_LABELS  # noqa: E402
-from fer_stream.models import build, checkpoint  # noqa: E402
-from tests.helpers import ROOT, ray_head, shared  # noqa: E402
+from fer_stream import cli, inputs, nightly, records
+from fer_stream.cli import exits
+from fer_stream.cli import nightly as nightly_cmd
+from fer_stream.config import PipelineConfig
+from fer_stream.labels import FER2013_LABELS
+from fer_stream.models import build, checkpoint
+from fer_stream.ops import layout, runlog
+from fer_stream.ops.lock import LockHeld, OutputLock
+from tests.helpers import ROOT, ray_head, shared
 
 DEPLOY = ROOT / "deploy"
 SETTLE_S = 1.0  # tests wait this long for a file to count as copied
@@ -90,13 +85,6 @@ def weights(tmp_path_factory) -> dict[str, Path]:
     return {"v1": _weights(d / "v1.pt", "test-smoke-1"), "v2": _weights(d / "v2.pt", "test-smoke-2")}
 
 
-@pytest.fixture(scope="module")
-def ray_local():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 << 20)
-    yield
-    ray.shutdown()
-
-
 def config(w: Path) -> PipelineConfig:
     return PipelineConfig(weights=str(w), sample_fps=2.0)
 
@@ -124,52 +112,91 @@ def files_of(out: Path, name: str) -> dict[str, tuple[int, int]]:
     }
 
 
-def dead_pid() -> int:
-    p = subprocess.Popen([sys.executable, "-c", "pass"])
-    p.wait()
-    return p.pid
-
-
 # --------------------------------------------------------------------------------------------------
-# The lock (no Ray)
+# The lock and the run record around a run (no Ray)
+
+# A process that takes the lock, says so, and waits to be killed.
+HOLDER = """
+import sys, time
+from fer_stream.ops.lock import OutputLock
+OutputLock(sys.argv[1], "nightly", sys.argv[2]).acquire()
+print("locked", flush=True)
+time.sleep(600)
+"""
 
 
-def test_lock_is_exclusive_and_a_dead_holders_lock_is_taken_over(tmp_path):
-    first = nightly.OutputLock(tmp_path, "nightly", "run-1")
+def test_lock_is_exclusive_in_this_process_and_others(tmp_path):
+    first = OutputLock(tmp_path, "nightly", "run-1")
     assert first.acquire() is None
-    owner = json.loads((tmp_path / nightly.LOCK_FILE).read_text())
-    assert (
-        owner["pid"] == os.getpid() and owner["host"] == socket.gethostname() and owner["run_id"] == "run-1"
+    owner = json.loads((tmp_path / layout.LOCK_FILE).read_text())
+    assert (owner["pid"], owner["host"], owner["kind"], owner["run_id"]) == (
+        os.getpid(),
+        socket.gethostname(),
+        "nightly",
+        "run-1",
     )
-    with pytest.raises(nightly.LockHeld, match=r"holds .*nightly.lock: pid \d+ on host .*it is running now"):
-        nightly.OutputLock(tmp_path, "forget", "run-2").acquire()
+    assert owner["started_at"] and owner["argv"]
+    # the flock belongs to the open file: a second lock of this process is refused as well
+    with pytest.raises(LockHeld, match=r"holds .*nightly.lock: pid \d+ on host .*it is running now"):
+        OutputLock(tmp_path, "forget", "run-2").acquire()
+    other = subprocess.run(  # and one of another process
+        [sys.executable, "-c", HOLDER, str(tmp_path), "run-3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert other.returncode != 0 and "LockHeld" in other.stderr and "run-1" in other.stderr
     first.release()
-    assert not (tmp_path / nightly.LOCK_FILE).exists()
+    assert not (tmp_path / layout.LOCK_FILE).exists()
+    with OutputLock(tmp_path, "forget", "run-4") as again:  # free again
+        assert again.fd is not None
+    assert not (tmp_path / layout.LOCK_FILE).exists()
 
-    # a lock file left by a process that died on this host: taken over, and returned
-    here = {"host": socket.gethostname(), "boot_id": nightly._boot_id(), "run_id": "killed-run"}
-    (tmp_path / nightly.LOCK_FILE).write_text(json.dumps({**here, "pid": dead_pid()}))
-    lock = nightly.OutputLock(tmp_path, "nightly", "run-3")
-    assert lock.acquire()["run_id"] == "killed-run"
-    assert json.loads((tmp_path / nightly.LOCK_FILE).read_text())["run_id"] == "run-3"
-    lock.release()
 
-    # a live pid that is another process than the one that locked (pid reused): stale too
-    reused = {**here, "pid": os.getpid(), "pid_start": "1"}
-    (tmp_path / nightly.LOCK_FILE).write_text(json.dumps(reused))
-    lock = nightly.OutputLock(tmp_path, "nightly", "run-4")
-    assert lock.acquire()["pid_start"] == "1"
-    lock.release()
+def test_a_killed_holders_lock_is_taken_over_and_its_run_marked_killed(tmp_path):
+    killed_run = "20261128T023000Z-0abcde"
+    runlog.save(tmp_path, runlog.new_record("nightly", tmp_path, killed_run))  # status: running
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HOLDER, str(tmp_path), killed_run], cwd=ROOT, stdout=subprocess.PIPE, text=True
+    )
+    try:
+        assert proc.stdout.readline().strip() == "locked"
+        with pytest.raises(LockHeld, match=f"pid {proc.pid} on host"):
+            OutputLock(tmp_path, "forget", "run-2").acquire()
+    finally:
+        proc.kill()  # SIGKILL: no release; the lock file stays and names the dead run
+        proc.wait()
+        proc.stdout.close()
+    assert json.loads((tmp_path / layout.LOCK_FILE).read_text())["pid"] == proc.pid
+    # the kernel dropped its flock: the next run takes the lock over, says whose, marks the record
+    record = runlog.new_record("forget", tmp_path)
+    assert nightly.locked_run(tmp_path, record, lambda: None) is record
+    assert record["status"] == "finished" and record["lock"]["took_over"]["pid"] == proc.pid
+    assert record["lock"]["took_over"]["run_id"] == killed_run
+    old = json.loads(layout.run_record(tmp_path, killed_run).read_text())
+    assert old["status"] == "killed" and record["run_id"] in old["errors"][-1]["error"]
+    assert json.loads(layout.run_record(tmp_path, record["run_id"]).read_text()) == record
+    assert not (tmp_path / layout.LOCK_FILE).exists()
 
-    # alive, or on another host (cannot be checked from here): refused, the file stays as it was
-    for owner, why in (
-        ({**here, "pid": os.getpid(), "pid_start": nightly._proc_start(os.getpid())}, "alive"),
-        ({"host": "elsewhere.example", "pid": 1}, "cannot be checked"),
-    ):
-        (tmp_path / nightly.LOCK_FILE).write_text(json.dumps(owner))
-        with pytest.raises(nightly.LockHeld, match=why):
-            nightly.OutputLock(tmp_path, "nightly", "run-5").acquire()
-        assert json.loads((tmp_path / nightly.LOCK_FILE).read_text()) == owner
+
+def test_locked_run_records_a_failure_and_an_interruption(tmp_path):
+    def fails():
+        raise OSError("disk on fire")
+
+    rec = nightly.locked_run(tmp_path, runlog.new_record("forget", tmp_path), fails)
+    assert rec["status"] == "error"
+    assert rec["errors"] == [{"error_type": "OSError", "error_message": "disk on fire"}]
+    assert rec["finished_at"] and not (tmp_path / layout.LOCK_FILE).exists()
+
+    def stopped():
+        raise SystemExit(143)  # what SIGTERM raises under runlog.sigterm_as_exit
+
+    rec = runlog.new_record("nightly", tmp_path)
+    with pytest.raises(SystemExit):
+        nightly.locked_run(tmp_path, rec, stopped)
+    on_disk = json.loads(layout.run_record(tmp_path, rec["run_id"]).read_text())
+    assert on_disk["status"] == "interrupted" and not (tmp_path / layout.LOCK_FILE).exists()
 
 
 # --------------------------------------------------------------------------------------------------
@@ -186,7 +213,7 @@ def test_scan_waits_for_files_being_copied_and_hashes_each_file_once(tmp_path, m
     assert {f.action for f in nightly.scan_inbox(inbox, state, 60, t)} == {"copying"}
     hashed = []
     real = inputs.content_hash
-    monkeypatch.setattr(pipeline, "content_hash", lambda p: hashed.append(p) or real(p))
+    monkeypatch.setattr(inputs, "content_hash", lambda p: hashed.append(p) or real(p))
     (f,) = nightly.scan_inbox(inbox, state, 60, t + 61)
     assert f.action == "" and f.video_id == real(inbox / "X" / "done.mp4") and len(hashed) == 1
     (f,) = nightly.scan_inbox(inbox, state, 60, t + 62)
@@ -203,7 +230,7 @@ def test_scan_waits_for_files_being_copied_and_hashes_each_file_once(tmp_path, m
 # Whole nights on an embedded Ray
 
 
-def test_two_nights_over_a_scripted_inbox(ray_local, clips, weights, tmp_path):
+def test_two_nights_over_a_scripted_inbox(local_ray, clips, weights, tmp_path):
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     shutil.copy(clips["a"], (inbox / "ML101").mkdir(parents=True) or inbox / "ML101" / "2024-03-05_a.mp4")
     shutil.copy(clips["b"], inbox / "ML101" / "2024-03-06_b.mp4")
@@ -240,7 +267,7 @@ def test_two_nights_over_a_scripted_inbox(ray_local, clips, weights, tmp_path):
     report_dir = out / "reports" / date.today().isoformat()
     assert rec["reports"]["dir"] == str(report_dir) and (report_dir / "ML101.html").is_file()
     assert any(p.endswith(".csv") for p in rec["reports"]["courses"]["ML101"])
-    assert not (out / nightly.LOCK_FILE).exists()
+    assert not (out / layout.LOCK_FILE).exists()
 
     # the next night: the copy has finished, a new lecture came, and lecture a was replaced by a
     # corrected version (same name, new content); only those three are analysed
@@ -273,7 +300,7 @@ def test_two_nights_over_a_scripted_inbox(ray_local, clips, weights, tmp_path):
     assert done.num_rows == 4 and len(set(done.column("video_id").to_pylist())) == 4
 
 
-def test_a_failing_video_backs_off_then_is_quarantined_with_its_reason(ray_local, weights, tmp_path):
+def test_a_failing_video_backs_off_then_is_quarantined_with_its_reason(local_ray, weights, tmp_path):
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     (inbox / "ML101").mkdir(parents=True)
     bad = inbox / "ML101" / "2024-03-05_bad.mp4"
@@ -310,7 +337,7 @@ def test_a_failing_video_backs_off_then_is_quarantined_with_its_reason(ray_local
     assert (v["action"], v["attempt"], v["status"]) == ("retry", 1, "failed")
 
 
-def test_a_model_change_reprocesses_only_when_asked(ray_local, clips, weights, tmp_path, monkeypatch):
+def test_a_model_change_reprocesses_only_when_asked(local_ray, clips, weights, tmp_path, monkeypatch):
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     shutil.copy(clips["a"], (inbox / "ML101").mkdir(parents=True) or inbox / "ML101" / "2024-03-05_a.mp4")
     (inbox / "BIO").mkdir()
@@ -358,7 +385,7 @@ def _nightly_argv(inbox: Path, out: Path, w: Path) -> list[str]:
 
 
 def test_kill_9_then_rerun_gives_the_uninterrupted_dataset_and_a_second_run_is_refused(
-    ray_local, clips, weights, tmp_path, capsys
+    local_ray, clips, weights, tmp_path, capsys
 ):
     inbox, killed, clean = tmp_path / "inbox", tmp_path / "killed", tmp_path / "clean"
     (inbox / "ML101").mkdir(parents=True)
@@ -372,7 +399,7 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_dataset_and_a_second_run_is_r
         ["nice", "-n", "10", sys.executable, "-m", "fer_stream.cli", *argv, "--num-cpus", "2", "--quiet"],
         cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
-    lock = killed / nightly.LOCK_FILE
+    lock = killed / layout.LOCK_FILE
     try:
         deadline = time.monotonic() + 120
         while not (lock.is_file() and lock.read_text().strip()):
@@ -380,7 +407,7 @@ def test_kill_9_then_rerun_gives_the_uninterrupted_dataset_and_a_second_run_is_r
             time.sleep(0.05)
         # a second run while the first holds the lock: refused at once, distinct exit code
         t = time.monotonic()
-        assert cli.main(argv) == nightly.EXIT_LOCKED == 75
+        assert cli.main(argv) == exits.LOCKED == 75
         assert time.monotonic() - t < 5
         err = capsys.readouterr().err
         assert f"pid {proc.pid} on host {socket.gethostname()}" in err and "it is running now" in err
@@ -485,7 +512,7 @@ def _nightly_parser():
     import argparse
 
     ap = argparse.ArgumentParser()
-    nightly_cli.register(ap.add_subparsers(dest="cmd"))
+    nightly_cmd.register(ap.add_subparsers(dest="cmd"))
     return ap
 
 
@@ -542,7 +569,7 @@ def test_crontab_lines_and_the_ray_cluster_submit_script(tmp_path):
     assert r.returncode != 0 and "FER_STREAM_INBOX" in r.stderr
 
 
-def test_forgotten_students_and_videos_stay_forgotten_on_later_nights(ray_local, clips, weights, tmp_path):
+def test_forgotten_students_and_videos_stay_forgotten_on_later_nights(local_ray, clips, weights, tmp_path):
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     (inbox / "ML101").mkdir(parents=True)
     shutil.copy(clips["a"], inbox / "ML101" / "2024-03-05_a.mp4")
@@ -579,14 +606,44 @@ def test_forgotten_students_and_videos_stay_forgotten_on_later_nights(ray_local,
 def test_a_night_that_cannot_run_exits_1_and_says_why(weights, tmp_path, capsys):
     inbox = tmp_path / "inbox"
     argv = ["nightly", "--inbox", str(inbox), "--output", str(tmp_path / "out"), "--settle-s", "0"]
-    assert cli.main(argv) == nightly.EXIT_ERROR
+    assert cli.main(argv) == exits.ERROR
     assert "no inbox folder" in capsys.readouterr().err
     inbox.mkdir()
     (inbox / "x.mp4").write_bytes(b"x")
-    assert cli.main([*argv, "--weights", str(tmp_path / "missing.pt")]) == nightly.EXIT_ERROR
+    assert cli.main([*argv, "--weights", str(tmp_path / "missing.pt")]) == exits.ERROR
     (rec,) = [json.loads(p.read_text()) for p in (tmp_path / "out" / "runs").glob("*.json")]
     assert rec["status"] == "error" and "missing.pt" in rec["errors"][0]["error_message"]
-    assert "ERROR" in capsys.readouterr().out and not (tmp_path / "out" / nightly.LOCK_FILE).exists()
+    assert "ERROR" in capsys.readouterr().out and not (tmp_path / "out" / layout.LOCK_FILE).exists()
+    # a bad option value is a bad argument (exit 2), and nothing runs
+    assert cli.main([*argv, "--max-attempts", "0"]) == exits.USAGE
+    assert "max_attempts" in capsys.readouterr().err
+    assert len(list((tmp_path / "out" / "runs").glob("*.json"))) == 1
+
+
+def test_nightly_and_forget_run_under_one_helper_and_write_the_same_record_keys(tmp_path, monkeypatch):
+    kinds = []
+    real = nightly.locked_run
+
+    def spy(output, record, work):
+        kinds.append(record["kind"])
+        return real(output, record, work)
+
+    monkeypatch.setattr(nightly, "locked_run", spy)
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    inbox.mkdir()
+    (inbox / "x.mp4").write_bytes(b"x")
+    missing = str(tmp_path / "missing.pt")  # the night stops at the weights: no Ray is started
+    argv = ["nightly", "--inbox", str(inbox), "--output", str(out), "--settle-s", "0", "--weights", missing]
+    assert cli.main(argv) == exits.ERROR
+    (out / "videos").mkdir()  # a records folder, without rows
+    assert cli.main(["forget", "--output", str(out), "--older-than", "30"]) == exits.OK
+    assert kinds == ["nightly", "forget"]
+    recs = {r["kind"]: r for r in (json.loads(p.read_text()) for p in (out / "runs").glob("*.json"))}
+    common = set(runlog.new_record("any", out))
+    assert common <= set(recs["nightly"]) and common <= set(recs["forget"])
+    for key in ("lock", "reports"):
+        assert set(recs["nightly"][key]) == set(recs["forget"][key]), key
+    assert {r["lock"]["file"] for r in recs.values()} == {str(out.resolve() / layout.LOCK_FILE)}
 
 
 @pytest.mark.slow

@@ -8,8 +8,11 @@ from pathlib import Path
 import pyarrow.compute as pc
 import pytest
 
-from fer_stream import cli, nightly, records, retention
+from fer_stream import cli, records, retention
+from fer_stream.cli import exits
 from fer_stream.labels import FER2013_LABELS
+from fer_stream.ops import layout, runlog
+from fer_stream.ops.lock import OutputLock
 
 CHASH = "c0ffee0000000000"
 TODAY = date(2026, 11, 28)
@@ -123,10 +126,11 @@ def test_forget_student_everywhere_leaves_no_trace_and_counts_follow(dataset, ca
     assert len(after["frames"]) == len(before["frames"]) and len(after["videos"]) == len(before["videos"])
     check_counts_match(dataset)
     assert hidden_files(dataset) == []  # no temporary file left
-    assert not (dataset / retention.JOURNAL).exists() and not (dataset / nightly.LOCK_FILE).exists()
-    # the run record says what was removed
+    assert not (dataset / retention.JOURNAL).exists() and not (dataset / layout.LOCK_FILE).exists()
+    # the run record says what was removed; it has the keys of every run record (as nightly's)
     (rec,) = [json.loads(p.read_text()) for p in (dataset / "runs").glob("*.json")]
     assert rec["kind"] == "forget" and rec["status"] == "finished"
+    assert set(rec) >= set(runlog.new_record("forget", dataset)) and runlog.RUN_ID_RE.fullmatch(rec["run_id"])
     assert rec["removed"][0]["rows"] == {"faces": 6, "frames": 0, "videos": 0}
     assert rec["removed"][0]["courses"] == ["BIO-2", "ML101"] and rec["removed"][0]["identity_entries"] == 2
     # remembered, so that a later night does not bring the student back
@@ -143,8 +147,9 @@ def test_forget_student_in_one_course_only(dataset):
 
 def test_forget_video_removes_its_files_from_every_table(dataset):
     before = tables(dataset)
-    assert cli.main(["forget", "--output", str(dataset), "--video", "0101", "--no-reports"]) == 1  # too short
-    assert cli.main(["forget", "--output", str(dataset), "--video", "0f" * 5, "--no-reports"]) == 1  # no such
+    forget = ["forget", "--output", str(dataset), "--no-reports", "--video"]
+    assert cli.main([*forget, "0101"]) == exits.ERROR  # too short
+    assert cli.main([*forget, "0f" * 5]) == exits.ERROR  # no such video
     assert tables(dataset) == before
     # the first 8+ hex digits do, as reports and student ids show them
     assert cli.main(["forget", "--output", str(dataset), "--video", vid(1)[:8], "--no-reports"]) == 0
@@ -197,6 +202,8 @@ def test_a_crash_before_the_swap_leaves_the_old_data(dataset, monkeypatch):
     # a real kill leaves the temporaries of phase 1: recover deletes them, the data stays as it was
     folder = next((dataset / "faces").glob("*/*"))
     (folder / f".{vid(1)}_{CHASH}.0123abcd{retention._TMP_SUFFIX}").write_bytes(b"half a parquet")
+    # and a journal that was being written (records.write_atomic's temporary): never applied
+    (dataset / f".{retention.JOURNAL}.k1ll3d.tmp").write_text('{"ops": [["delete", "faces"]')
     assert retention.recover(dataset) == "discarded"
     assert hidden_files(dataset) == [] and tables(dataset) == before
 
@@ -228,26 +235,31 @@ def test_a_crash_during_the_swap_is_finished_by_recover(dataset, tmp_path, monke
 
 
 def test_forget_waits_for_no_one_while_a_run_holds_the_lock(dataset, capsys):
-    lock = nightly.OutputLock(dataset, "nightly", "r-test")
+    lock = OutputLock(dataset, "nightly", "r-test")
     lock.acquire()
     try:
         before = tables(dataset)
         code = cli.main(["forget", "--output", str(dataset), "--student", "alice"])
-        assert code == nightly.EXIT_LOCKED == 75
+        assert code == exits.LOCKED == 75
         err = capsys.readouterr().err
         assert "another fer-stream run holds" in err and "r-test" in err
         assert tables(dataset) == before
     finally:
         lock.release()
-    assert not (dataset / nightly.LOCK_FILE).exists()
+    assert not (dataset / layout.LOCK_FILE).exists()
 
 
 def test_forget_bad_arguments_and_missing_records(tmp_path, capsys):
-    with pytest.raises(SystemExit) as e:
-        cli.main(["forget", "--output", str(tmp_path), "--video", vid(1), "--course", "X"])
-    assert e.value.code == 2
-    assert cli.main(["forget", "--output", str(tmp_path / "none"), "--video", vid(1)]) == 1
+    for bad in (["--video", vid(1), "--course", "X"], ["--student", "s1", "--course", "../x"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(["forget", "--output", str(tmp_path), *bad])
+        assert e.value.code == exits.USAGE == 2
+    assert cli.main(["forget", "--output", str(tmp_path / "none"), "--video", vid(1)]) == exits.ERROR
+    assert "no folder" in capsys.readouterr().err
+    # a folder without records: nothing to erase, said with its own code; no run, no record
+    assert cli.main(["forget", "--output", str(tmp_path), "--video", vid(1)]) == exits.NO_DATA == 4
     assert "holds no records" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
 
 
 def test_erasing_lectures_also_erases_the_descriptors_kept_from_them(dataset):

@@ -1,111 +1,60 @@
-"""`fer-stream forget`: erase a student, a video, or lectures past retention (``fer_stream.retention``)."""
+"""`fer-stream forget`: erase a student, a video, or lectures past retention (``fer_stream.retention``).
+
+It runs as a nightly run does (``nightly.locked_run``: the output's lock, a run record in
+``OUTPUT/runs/``, an interrupted erasure finished first), so an erasure never runs in the middle of
+a night. Exit codes: ``fer_stream.cli.exits`` (0 done; 1 could not proceed: no OUTPUT folder, an
+unknown video, an I/O error; 2 bad arguments; 4 OUTPUT holds no records; 75 another run holds the
+lock).
+"""
 
 from __future__ import annotations
 
 import sys
-import time
+from datetime import date
 from pathlib import Path
+
+from fer_stream import inputs
+from fer_stream.cli import exits
 
 
 def _forget(a) -> int:
     from fer_stream import nightly, retention
+    from fer_stream.ops import layout, runlog
+    from fer_stream.ops.lock import LockHeld
 
     output = Path(a.output).resolve()
+    if not output.is_dir():
+        print(f"fer-stream forget: no folder {output}", file=sys.stderr)
+        return exits.ERROR
     if not (output / "videos").is_dir():
         print(f"fer-stream forget: {output} holds no records (no videos/ folder)", file=sys.stderr)
-        return nightly.EXIT_ERROR
-    run_id = nightly.new_run_id()
-    lock = nightly.OutputLock(output, "forget", run_id)
+        return exits.NO_DATA
+    record = runlog.new_record("forget", output)
+    removals = []
+
+    def erase() -> None:
+        if a.student:
+            removal = retention.forget_student(output, a.student, a.course)
+        elif a.video:
+            removal = retention.forget_video(output, retention.find_video(output, a.video))
+        else:
+            removal = retention.forget_older_than(output, a.older_than)
+        removals.append(removal)
+        record["removed"].append({"why": "forget", **removal.as_json()})
+        if removal.courses and not a.no_reports:  # their old report files are gone: render again
+            nightly.reports_for(output, removal.courses, date.today(), record)
+
     try:
-        stale = lock.acquire()
-    except nightly.LockHeld as e:
-        print(f"fer-stream forget: {e}; exiting ({nightly.EXIT_LOCKED})", file=sys.stderr)
-        return nightly.EXIT_LOCKED
-    record = {
-        "run_id": run_id,
-        "kind": "forget",
-        "status": "running",
-        "started_at": nightly._iso(time.time()),
-        "argv": sys.argv,
-        "output": str(output),
-        "lock": {"took_over": stale},
-        "removed": [],
-        "reports": {"dir": None, "courses": {}, "errors": []},
-        "errors": [],
-    }
-    try:
-        with nightly.sigterm_as_exit():
-            if stale:
-                nightly._mark_killed(output, stale, run_id)
-            recovered = retention.recover(output)
-            if recovered:
-                record["recovered_erasure"] = recovered
-            if a.student:
-                removal = retention.forget_student(output, a.student, a.course)
-            elif a.video:
-                removal = retention.forget_video(output, _video_id(output, a.video))
-            else:
-                removal = retention.forget_older_than(output, a.older_than)
-            record["removed"].append({"why": "forget", **removal.as_json()})
-            if removal.courses and not a.no_reports:
-                _rerender(output, removal.courses, record)
-            record["status"] = "finished"
-    except (OSError, ValueError) as e:
-        record["status"] = "error"
-        record["errors"].append({"error_type": type(e).__name__, "error_message": str(e)})
-    finally:
-        record["finished_at"] = nightly._iso(time.time())
-        path = nightly.save_run_record(output, record)
-        lock.release()
+        nightly.locked_run(output, record, erase)
+    except LockHeld as e:
+        print(f"fer-stream forget: {e}; exiting ({exits.LOCKED})", file=sys.stderr)
+        return exits.LOCKED
     if record["status"] != "finished":
         print(f"fer-stream forget: {record['errors'][-1]}", file=sys.stderr)
-        return nightly.EXIT_ERROR
-    print(removal.describe())
-    print(f"record: {path}")
-    return nightly.EXIT_OK
-
-
-def _video_id(output: Path, prefix: str) -> str:
-    """The one video_id of the records that starts with ``prefix`` (8+ hex digits, e.g. from a report)."""
-    import pyarrow.compute as pc
-
-    from fer_stream import records
-
-    if len(prefix) == 64:
-        return prefix
-    if len(prefix) < 8:
-        raise ValueError(f"--video {prefix!r}: give the video_id, or at least its first 8 hex digits")
-    ids = records.read(output, "videos", columns=["video_id"]).column("video_id")
-    found = sorted(set(ids.filter(pc.starts_with(ids, prefix)).to_pylist()))
-    if len(found) != 1:
-        raise ValueError(f"--video {prefix}: {len(found)} videos of the records start with it, need 1")
-    return found[0]
-
-
-def _rerender(output: Path, courses: list[str], record: dict) -> None:
-    """The changed courses' reports, again, from what is left (their old files are gone)."""
-    from datetime import date
-
-    from fer_stream import records
-
-    out = output / "reports" / date.today().isoformat()
-    record["reports"]["dir"] = str(out)
-    left = set(records.read(output, "videos", columns=["course"]).column("course").to_pylist())
-    try:
-        from fer_stream.reports import write_course_reports
-    except ImportError as e:
-        error = {"course": None, "error_type": "ImportError", "error": str(e)}
-        record["reports"]["errors"].append(error)
-        return
-    for course in courses:
-        if course not in left:
-            continue  # nothing of the course is left to report
-        try:
-            paths = write_course_reports(output, course, out)
-            record["reports"]["courses"][course] = [str(p) for p in paths]
-        except Exception as e:  # recorded; the erasure itself is done
-            error = {"course": course, "error_type": type(e).__name__, "error": str(e)[:2000]}
-            record["reports"]["errors"].append(error)
+        return exits.ERROR
+    print(removals[0].describe())
+    print(f"record: {layout.run_record(output, record['run_id'])}")
+    return exits.OK
 
 
 def register(subparsers) -> None:
@@ -114,7 +63,8 @@ def register(subparsers) -> None:
         help="erase a student's or a video's records, or lectures older than N days (retention)",
         description="Remove rows from every table and partition, atomically (rewrite, then swap; an "
         "interrupted erasure is finished by the next forget or nightly). The run record in "
-        "OUTPUT/runs/ says what was removed. Exit codes as `nightly`. See docs/NIGHTLY.md.",
+        "OUTPUT/runs/ says what was removed. See docs/NIGHTLY.md.",
+        epilog=exits.EPILOG,
     )
     p.add_argument("--output", required=True, help="records folder")
     what = p.add_mutually_exclusive_group(required=True)
@@ -127,6 +77,11 @@ def register(subparsers) -> None:
     def forget(a) -> int:
         if a.course is not None and not a.student:
             p.error("--course goes with --student")
+        if a.course is not None:
+            try:
+                a.course = inputs.check_course(a.course, "--course")
+            except ValueError as e:
+                p.error(str(e))
         if a.older_than is not None and a.older_than < 0:
             p.error("--older-than must be >= 0")
         return _forget(a)

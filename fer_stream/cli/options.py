@@ -1,23 +1,46 @@
-"""Command-line options of an analysis, shared by ``jobs/analyze_lectures.py`` and ``fer-stream
-nightly`` so that both take the same flags with the same defaults. No ray import here: the CLI's
-``--help`` stays fast."""
+"""Command-line options of an analysis, shared by ``jobs/analyze_lectures.py`` (``fer-stream
+analyze``) and ``fer-stream nightly`` so that both take the same flags with the same defaults.
+
+A flag's default is its dataclass field's default (:func:`field_defaults`), never typed again
+here. No ray import here; the config dataclasses are imported when the flags are added.
+"""
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+from typing import Any
+
+
+def field_defaults(cls) -> dict[str, Any]:
+    """``{field name: default}`` of dataclass ``cls`` (a ``default_factory`` is called)."""
+    out = {}
+    for f in dataclasses.fields(cls):
+        if f.default is not dataclasses.MISSING:
+            out[f.name] = f.default
+        elif f.default_factory is not dataclasses.MISSING:
+            out[f.name] = f.default_factory()
+    return out
 
 
 def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """What to compute and how to spread it: the fields of ``config.PipelineConfig``, and Ray."""
-    p.add_argument("--sample-fps", type=float, default=2.0, help="frames analysed per second of video")
+    from fer_stream.config import IdentityConfig, PipelineConfig
+
+    d, ident = field_defaults(PipelineConfig), field_defaults(IdentityConfig)
+    p.add_argument(
+        "--sample-fps", type=float, default=d["sample_fps"], help="frames analysed per second of video"
+    )
     p.add_argument(
         "--detect-every-s",
         type=float,
-        default=2.0,
+        default=d["detect_every_s"],
         help="seconds between full face detections; frames between re-find known faces (0: every frame)",
     )
-    p.add_argument("--min-face-px", type=float, default=20.0, help="smallest face searched for, pixels")
-    p.add_argument("--weights", default="default", help="emotion model: built-in name or weights file")
+    p.add_argument(
+        "--min-face-px", type=float, default=d["min_face_px"], help="smallest face searched for, pixels"
+    )
+    p.add_argument("--weights", default=d["weights"], help="emotion model: built-in name or weights file")
     p.add_argument(
         "--identity",
         action="store_true",
@@ -25,14 +48,19 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
         "pseudonyms); default: per-lecture keys. docs/PRIVACY.md says what this stores",
     )
     p.add_argument(
-        "--identity-threshold", type=float, default=0.6, help="largest descriptor distance of one person"
+        "--identity-threshold",
+        type=float,
+        default=ident["threshold"],
+        help="largest descriptor distance of one person",
     )
-    p.add_argument("--batch-size", type=int, default=256, help="face crops per classifier call")
-    p.add_argument("--segment-s", type=float, default=600.0, help="split longer videos into segments")
+    p.add_argument("--batch-size", type=int, default=d["batch_size"], help="face crops per classifier call")
+    p.add_argument(
+        "--segment-s", type=float, default=d["segment_s"], help="split longer videos into segments"
+    )
     p.add_argument(
         "--classifiers",
         type=int,
-        default=None,
+        default=d["classifiers"],
         help="classifier actors (default: 1 per GPU, else 1 per ~3 CPUs)",
     )
     p.add_argument("--address", default=None, help="Ray address; default: RAY_ADDRESS or embedded Ray")
@@ -43,19 +71,14 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
 
 def config_from_args(a: argparse.Namespace):
     """The ``config.PipelineConfig`` of parsed :func:`add_analysis_args` options."""
-    from fer_stream.config import PipelineConfig
+    from fer_stream.config import IdentityConfig, PipelineConfig
 
-    identity = None
-    if a.identity:
-        from fer_stream.identity import IdentityConfig
-
-        identity = IdentityConfig(threshold=a.identity_threshold)
     return PipelineConfig(
         sample_fps=a.sample_fps,
         weights=a.weights,
         detect_every_s=a.detect_every_s,
         min_face_px=a.min_face_px,
-        identity=identity,
+        identity=IdentityConfig(threshold=a.identity_threshold) if a.identity else None,
         batch_size=a.batch_size,
         segment_s=a.segment_s,
         classifiers=a.classifiers,
