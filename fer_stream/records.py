@@ -453,8 +453,8 @@ def write_atomic(path: str | os.PathLike, write, *, mode: int | None = None) -> 
     """The one atomic file writer of the project: ``write(f)`` fills a hidden temporary file in the
     same folder (binary), which is flushed, fsynced, given ``mode`` (e.g. ``0o600``; default: 0666
     less the umask, as ``open`` would) and renamed over ``path``; then the folder is fsynced so the
-    rename survives a power cut. Readers see the old file or the new one, never half of one; a crash leaves only a hidden
-    ``.*.tmp`` that :func:`remove_stale_temp_files` clears.
+    rename survives a power cut. Readers see the old file or the new one, never half of one; a
+    crash leaves only a hidden ``.*.tmp`` that :func:`remove_stale_temp_files` clears.
 
     Used for Parquet partitions, JSON state and run records, and the identity store.
     """
