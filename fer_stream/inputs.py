@@ -180,6 +180,11 @@ def content_hash(path: str | os.PathLike) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+def path_id(path: str | os.PathLike) -> str:
+    """The id of a file that cannot be read (so not hashed): from its path, so its failure has a row."""
+    return hashlib.sha256(f"path:{path}".encode()).hexdigest()
+
+
 @dataclass(frozen=True)
 class Lecture:
     """One resolved input: the file, its course and date, and (when already known) its video id.

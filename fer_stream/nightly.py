@@ -28,7 +28,6 @@ and file names: ``fer_stream.ops.layout``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -225,7 +224,7 @@ def scan_inbox(
             try:
                 vid = inputs.content_hash(path)
             except OSError as e:  # unreadable: the pipeline records the failure under its path id
-                vid = hashlib.sha256(f"path:{path}".encode()).hexdigest()
+                vid = inputs.path_id(path)
                 f.reason = f"{type(e).__name__}: {e}"
             before = f.stat_key()
             if not _stat(f) or f.stat_key() != before:

@@ -24,11 +24,9 @@ docs/PIPELINE.md.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import os
-import secrets
 import sys
 import time
 from collections.abc import Sequence
@@ -47,6 +45,7 @@ from fer_stream.config import PIPELINE_VERSION, ModelInfo, PipelineConfig, confi
 from fer_stream.faces.track import FaceTracker, TrackSummary, assign_students
 from fer_stream.inputs import Lecture, content_hash
 from fer_stream.labels import FER2013_LABELS
+from fer_stream.ops import runlog
 
 SEGMENT_ID_STRIDE = 1_000_000  # segment k's tracks get ids k * stride + 1, ...: unique across segments
 
@@ -246,7 +245,7 @@ def _analyze_segment(
     tracker = FaceTracker(config.tracker, first_id=k * SEGMENT_ID_STRIDE + 1)
     collector = None
     if config.identity is not None:  # a few descriptors per track, from the frames' pixels
-        from fer_stream.identity import DescriptorCollector, shared_descriptor
+        from fer_stream.faces.descriptors import DescriptorCollector, shared_descriptor
 
         collector = DescriptorCollector(shared_descriptor(config.identity.num_jitters), config.identity)
     stats = DecodeStats()
@@ -504,11 +503,7 @@ class _Video:
     @property
     def video_id(self) -> str:
         # A file that cannot be read at all gets an id from its path, so its failure has a row.
-        return (
-            self.inspect.get("video_id")
-            or self.lecture.video_id
-            or hashlib.sha256(f"path:{self.path}".encode()).hexdigest()
-        )
+        return self.inspect.get("video_id") or self.lecture.video_id or inputs_.path_id(self.path)
 
 
 class _Run:
@@ -524,7 +519,7 @@ class _Run:
         self.config_json = json.dumps(analysis, sort_keys=True)
         # column j of the records' p_* is column inv[j] of the weights' output
         self.inv = np.argsort([FER2013_LABELS.index(x) for x in self.model.labels])
-        self.run_id = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%SZ") + "-" + secrets.token_hex(3)
+        self.run_id = runlog.new_run_id()
         self.pending: dict = {}  # ObjectRef -> (kind, video, segment index)
         self.queue: list[tuple[_Video, int]] = []  # segments waiting for a slot, in video order
         self.results: dict[str, VideoResult] = {}

@@ -9,12 +9,17 @@
 --   per frame).
 -- * mean_attention = mean attention score over the frames where it was measured; attention_rate =
 --   attentive / measured frames (unmeasured and not-visible frames are never inattentive).
--- * n_<emotion> = frames whose top emotion is <emotion>; p_<emotion> = mean probability.
+-- * frames_emotion_readable = frames whose face was big enough to read an emotion from (the records'
+--   `emotion` is null below the gate, docs/VALIDITY.md); n_<emotion> = readable frames whose top
+--   emotion is <emotion>; p_<emotion> = mean probability over the readable frames only.
+-- * frames_measured = frames with an attention score (face big enough for head pose).
 create or replace temp macro student_lectures(want_course, want_from, want_to, want_video, want_student) as table
     select
         video_id,
         student_id,
         count(*) as frames_visible,
+        count(emotion) as frames_emotion_readable,
+        count(attention) as frames_measured,
         avg(attention) as mean_attention,
         count(*) filter (where attentive) / nullif(count(attention), 0) as attention_rate,
         count(*) filter (where emotion = 'angry') as n_angry,
@@ -24,13 +29,13 @@ create or replace temp macro student_lectures(want_course, want_from, want_to, w
         count(*) filter (where emotion = 'sad') as n_sad,
         count(*) filter (where emotion = 'surprise') as n_surprise,
         count(*) filter (where emotion = 'neutral') as n_neutral,
-        avg(p_angry) as p_angry,
-        avg(p_disgust) as p_disgust,
-        avg(p_fear) as p_fear,
-        avg(p_happy) as p_happy,
-        avg(p_sad) as p_sad,
-        avg(p_surprise) as p_surprise,
-        avg(p_neutral) as p_neutral
+        avg(p_angry) filter (where emotion is not null) as p_angry,
+        avg(p_disgust) filter (where emotion is not null) as p_disgust,
+        avg(p_fear) filter (where emotion is not null) as p_fear,
+        avg(p_happy) filter (where emotion is not null) as p_happy,
+        avg(p_sad) filter (where emotion is not null) as p_sad,
+        avg(p_surprise) filter (where emotion is not null) as p_surprise,
+        avg(p_neutral) filter (where emotion is not null) as p_neutral
     from faces
     where video_id in (select video_id from lectures_in(want_course, want_from, want_to, want_video))
         and student_id is not null

@@ -15,6 +15,8 @@
 --   'start-end (class attention)', times h:mm:ss from the start of the video.
 -- * students = students seen for at least $min_visible_s seconds; frames_no_faces = sampled frames
 --   in which no face was found; unmeasured_share = student faces without an attention score;
+--   attention_readable_share = 1 - unmeasured_share; emotion_readable_share = student faces big
+--   enough to read an emotion from (docs/VALIDITY.md; the others count in no emotion number);
 --   stray_faces = faces of no student (short tracks matching no student).
 -- Parameters: $course, $date_from, $date_to (inclusive), $video (id or prefix), $bucket_s
 -- (seconds), $moments (count), $min_visible_s (seconds).
@@ -63,6 +65,7 @@ face_stats as (
         count(*) filter (where student_id is null) as stray_faces,
         count(*) filter (where student_id is not null) as student_faces,
         count(attention) filter (where student_id is not null) as measured_faces,
+        count(emotion) filter (where student_id is not null) as emotion_readable_faces,
         count(*) filter (where student_id is not null and attentive) as attentive_faces
     from faces
     where video_id in (select video_id from scope)
@@ -145,6 +148,8 @@ final as (
         face_stats.attentive_faces
         / nullif(face_stats.measured_faces, 0) as attention_rate,
         1 - face_stats.measured_faces / nullif(face_stats.student_faces, 0) as unmeasured_share,
+        face_stats.measured_faces / nullif(face_stats.student_faces, 0) as attention_readable_share,
+        face_stats.emotion_readable_faces / nullif(face_stats.student_faces, 0) as emotion_readable_share,
         case when scope.video_id is not null then coalesce(face_stats.stray_faces, 0) end as stray_faces,
         moments.review_moments,
         latest_runs.lost_s,

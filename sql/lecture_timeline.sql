@@ -9,7 +9,10 @@
 --   all); attention_rate = attentive / (attentive + inattentive) of the same faces.
 -- * faces_per_frame = faces the detector found per sampled frame (stray detections included);
 --   students_visible = distinct students seen in the bucket.
--- * share_<emotion> = share of the students' faces in the bucket labelled <emotion>.
+-- * share_<emotion> = share of the students' readable faces in the bucket labelled <emotion>
+--   (faces too small to read an emotion from count in no share, docs/VALIDITY.md);
+--   emotion_readable_share = readable faces / student faces, attention_readable_share = measured
+--   faces / student faces.
 -- * low_rank = 1 for the bucket of lowest mean_attention in the lecture, 2 the next, ... (ties:
 --   the earlier bucket first); null for a bucket without a measured face.
 -- Parameters: $course, $date_from, $date_to (inclusive), $video (id or prefix), $bucket_s (seconds).
@@ -40,15 +43,17 @@ face_buckets as (
         count(*) as student_faces,
         count(distinct student_id) as students_visible,
         count(attention) as faces_measured,
+        count(emotion) / count(*) as emotion_readable_share,
+        count(attention) / count(*) as attention_readable_share,
         avg(attention) as mean_attention,
         count(*) filter (where attentive) / nullif(count(attention), 0) as attention_rate,
-        count(*) filter (where emotion = 'angry') / count(*) as share_angry,
-        count(*) filter (where emotion = 'disgust') / count(*) as share_disgust,
-        count(*) filter (where emotion = 'fear') / count(*) as share_fear,
-        count(*) filter (where emotion = 'happy') / count(*) as share_happy,
-        count(*) filter (where emotion = 'sad') / count(*) as share_sad,
-        count(*) filter (where emotion = 'surprise') / count(*) as share_surprise,
-        count(*) filter (where emotion = 'neutral') / count(*) as share_neutral
+        count(*) filter (where emotion = 'angry') / nullif(count(emotion), 0) as share_angry,
+        count(*) filter (where emotion = 'disgust') / nullif(count(emotion), 0) as share_disgust,
+        count(*) filter (where emotion = 'fear') / nullif(count(emotion), 0) as share_fear,
+        count(*) filter (where emotion = 'happy') / nullif(count(emotion), 0) as share_happy,
+        count(*) filter (where emotion = 'sad') / nullif(count(emotion), 0) as share_sad,
+        count(*) filter (where emotion = 'surprise') / nullif(count(emotion), 0) as share_surprise,
+        count(*) filter (where emotion = 'neutral') / nullif(count(emotion), 0) as share_neutral
     from faces
     where video_id in (select video_id from scope)
         and student_id is not null
@@ -70,6 +75,8 @@ final as (
         coalesce(face_buckets.faces_measured, 0) as faces_measured,
         face_buckets.mean_attention,
         face_buckets.attention_rate,
+        face_buckets.attention_readable_share,
+        face_buckets.emotion_readable_share,
         case when face_buckets.mean_attention is not null then
             row_number() over (
                 partition by frame_buckets.video_id, face_buckets.mean_attention is null

@@ -121,6 +121,8 @@ final as (
         per_student.frames_visible * scope.frame_s / 60 as minutes_visible,
         per_student.frames_visible / per_student.frames_sampled as presence,
         per_student.frames_unmeasured / per_student.frames_visible as unmeasured_share,
+        -- readable = measured: the face was big enough for head pose (docs/VALIDITY.md)
+        1 - per_student.frames_unmeasured / per_student.frames_visible as readable_share,
         per_student.frames_attentive
         / nullif(per_student.frames_attentive + per_student.frames_inattentive, 0) as attention_rate,
         per_student.mean_attention,

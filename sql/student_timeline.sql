@@ -5,7 +5,8 @@
 -- * buckets as in lecture_timeline: bucket k holds k * $bucket_s <= pts_s < (k + 1) * $bucket_s.
 -- * a bucket in which the student is not seen has no row (not visible, never inattentive);
 --   mean_attention is null when the student is seen but never measured in the bucket.
--- * attention_rate = attentive / (attentive + inattentive) frames of the student in the bucket.
+-- * attention_rate = attentive / (attentive + inattentive) frames of the student in the bucket;
+--   readable_share = measured frames / frames seen (face big enough for head pose, docs/VALIDITY.md).
 -- Parameters: $course, $date_from, $date_to (inclusive), $video (id or prefix), $student,
 -- $bucket_s (seconds), $min_visible_s (students seen for fewer seconds in a lecture are left out).
 
@@ -37,7 +38,8 @@ per_bucket as (
         bucket,
         count(*) as frames_visible,
         avg(attention) as mean_attention,
-        count(*) filter (where attentive) / nullif(count(attention), 0) as attention_rate
+        count(*) filter (where attentive) / nullif(count(attention), 0) as attention_rate,
+        count(attention) / count(*) as readable_share
     from student_faces
     group by all
 ),
@@ -59,7 +61,8 @@ final as (
         per_bucket.bucket * $bucket_s as start_s,
         per_bucket.frames_visible,
         per_bucket.mean_attention,
-        per_bucket.attention_rate
+        per_bucket.attention_rate,
+        per_bucket.readable_share
     from per_bucket
     inner join scope on per_bucket.video_id = scope.video_id
     inner join per_lecture

@@ -34,9 +34,17 @@ kept as (
         scope.lecture_date,
         per_lecture.*,
         per_lecture.frames_visible * scope.frame_s / 60 as minutes_visible,
-        ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'][
-            list_position([n_angry, n_disgust, n_fear, n_happy, n_sad, n_surprise, n_neutral], greatest(n_angry, n_disgust, n_fear, n_happy, n_sad, n_surprise, n_neutral))
-        ] as dominant_emotion
+        per_lecture.frames_emotion_readable / per_lecture.frames_visible as emotion_readable_share,
+        per_lecture.frames_measured / per_lecture.frames_visible as attention_readable_share,
+        -- over readable frames only; none readable: no dominant emotion (docs/VALIDITY.md)
+        case when per_lecture.frames_emotion_readable > 0 then
+            ['angry', 'disgust', 'fear', 'happy', 'sad', 'surprise', 'neutral'][
+                list_position(
+                    [n_angry, n_disgust, n_fear, n_happy, n_sad, n_surprise, n_neutral],
+                    greatest(n_angry, n_disgust, n_fear, n_happy, n_sad, n_surprise, n_neutral)
+                )
+            ]
+        end as dominant_emotion
     from per_lecture
     inner join scope on per_lecture.video_id = scope.video_id
     where per_lecture.frames_visible * scope.frame_s >= $min_visible_s
@@ -91,6 +99,8 @@ final as (
         usual_attention,
         mean_attention - usual_attention as attention_change,
         attention_rate,
+        attention_readable_share,
+        emotion_readable_share,
         coalesce(fell, false) as fell,
         fall_streak,
         fall_streak >= $falls as falling,

@@ -216,22 +216,25 @@ def _student_heatmap_png(
 
 
 def _emotion_mix_png(emotions: pa.Table) -> str | None:
-    """Stacked bars of each student's emotion shares (over all lectures in scope, frame-weighted)."""
+    """Stacked bars of each student's emotion shares over the frames the student is seen (all
+    lectures in scope, frame-weighted), with the frames too small to read an emotion from as their
+    own grey band: unreadable is shown, never spread over the emotions."""
     rows = emotions.to_pylist()
     if not rows:
         return None
     students = sorted({r["student_id"] for r in rows})
-    shares = np.zeros((len(students), len(FER2013_LABELS)))
-    frames = np.zeros(len(students))
+    frames = np.zeros((len(students), len(FER2013_LABELS) + 1))  # the 7 labels, then unreadable
     for r in rows:
         i = students.index(r["student_id"])
-        frames[i] += r["frames_visible"]
-        shares[i] += [r[f"share_{lab}"] * r["frames_visible"] for lab in FER2013_LABELS]
-    shares /= frames[:, None]
+        readable = r["frames_emotion_readable"]
+        if readable:
+            frames[i, :-1] += [r[f"share_{lab}"] * readable for lab in FER2013_LABELS]
+        frames[i, -1] += r["frames_visible"] - readable
+    shares = frames / frames.sum(1, keepdims=True)
     fig, ax = _figure(9, 0.8 + 0.28 * len(students))
     left = np.zeros(len(students))
-    colors = ["#d62728", "#8c564b", "#9467bd", "#2ca02c", "#1f77b4", "#ff7f0e", "#7f7f7f"]
-    for j, lab in enumerate(FER2013_LABELS):
+    colors = ["#d62728", "#8c564b", "#9467bd", "#2ca02c", "#1f77b4", "#ff7f0e", "#7f7f7f", "#d9d9d9"]
+    for j, lab in enumerate([*FER2013_LABELS, "unreadable"]):
         ax.barh(range(len(students)), shares[:, j], left=left, color=colors[j], label=lab)
         left += shares[:, j]
     ax.set_yticks(range(len(students)), students, fontsize=7)
