@@ -10,7 +10,7 @@ by face centre (table ``TRUTH`` below); ``obama_and_biden.jpg`` also shows a chi
 enrolled, so she must stay unknown.
 
 Scenarios: everyone enrolled, then each person left out in turn (their test faces must then come out
-unknown). Each test photo is matched as one lecture: ``identity.match`` (one-to-one) of all its faces
+unknown). Each test photo is matched as one lecture: ``descriptors.match`` (one-to-one) of all its faces
 against the roster. Per face: TP = the right enrolled id; FP = an enrolled id that is wrong
 (including any id for someone not enrolled); FN = an enrolled person not given their id.
 Precision = TP / (TP + FP), recall = TP / (TP + FN), pooled over scenarios, per threshold.
@@ -34,6 +34,7 @@ import cv2
 import numpy as np
 
 from fer_stream import identity
+from fer_stream.faces import descriptors
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PEOPLE = ("obama", "biden", "alex_lacamoire")
@@ -77,7 +78,7 @@ def evaluate(enrolled: dict, tests: list, thresholds: list[float]) -> dict:
             ids = [p for p in people for _ in enrolled[p]]
             gallery = np.concatenate([enrolled[p] for p in people])
             for image, desc, truth in tests:
-                pred = identity.match(desc, gallery, ids, thr)
+                pred = descriptors.match(desc, gallery, ids, thr)
                 for p, t in zip(pred, truth):
                     t = t if t in people else None  # not enrolled in this scenario: must be unknown
                     if p is not None and p == t:
@@ -124,7 +125,7 @@ def collector_overhead(video: Path, sample_fps: float) -> dict:
 
     # as the pipeline's default: a full detection every 2 s, refined in between
     stage = FaceStage(make_detector("mtcnn"), detect_every=max(1, round(2.0 * sample_fps)))
-    collector = identity.DescriptorCollector(identity.shared_descriptor())
+    collector = descriptors.DescriptorCollector(descriptors.shared_descriptor())
     t = time.perf_counter()
     faces = sum(len(ff) for ff in analyze_video(video, stage, FaceTracker(), sample_fps, on_frame=collector))
     total = time.perf_counter() - t

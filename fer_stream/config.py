@@ -29,8 +29,8 @@ class IdentityConfig:
 
     Attributes:
         threshold: largest Euclidean distance between descriptors of one person (dlib: 0.6).
-        max_per_track: descriptors kept per track: bounds the cost (80-150 ms per face on one
-            shared core here, ``bench/identity.py``) whatever the lecture's length.
+        max_per_track: descriptors kept per track: bounds the cost (per face: docs/PRIVACY.md,
+            ``bench/identity.py``) whatever the lecture's length.
         min_gap_s: seconds between the first two descriptors of a track; the gap doubles after each
             one (1, 2, 4, 8 s...), so a long track is sampled over minutes, a short one still gets some.
         min_face_px: smallest box width described, pixels (dlib resamples the face to 150 px).

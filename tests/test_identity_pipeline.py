@@ -22,13 +22,10 @@ import pytest
 ray = pytest.importorskip("ray", reason="the pipeline needs ray: pip install 'ray[default]'")
 duckdb = pytest.importorskip("duckdb", reason="the report check uses duckdb")
 
-from fer_stream import (  # noqa: E402
-    identity,  # noqa: E402
-    pipeline,
-    records,
-)
+from fer_stream import pipeline, records, reports  # noqa: E402
 from fer_stream.cli import main as cli  # noqa: E402
-from fer_stream.config import ModelInfo, PipelineConfig, config_hash  # noqa: E402
+from fer_stream.config import IdentityConfig, ModelInfo, PipelineConfig, config_hash  # noqa: E402
+from fer_stream.identity import store  # noqa: E402
 from fer_stream.labels import FER2013_LABELS  # noqa: E402
 from fer_stream.models import build, checkpoint  # noqa: E402
 from tests.helpers import shared  # noqa: E402
@@ -87,7 +84,7 @@ def run(tmp_path_factory):
         build("smoke").eval(),
         checkpoint.make_meta(FER2013_LABELS, 0.5, 0.25, version="smoke"),
     )
-    config = PipelineConfig(weights=str(weights), sample_fps=2.0, identity=identity.IdentityConfig())
+    config = PipelineConfig(weights=str(weights), sample_fps=2.0, identity=IdentityConfig())
     ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 << 20)
     try:
         summary = pipeline.run([tmp / "in"], out, config, progress=False)
@@ -137,18 +134,18 @@ def test_pseudonyms_are_stable_across_lectures_of_a_course_without_names(run):
     (biden,) = ids(run, "PSE", "2024-03-05", 0, 400)
     (obama2,) = ids(run, "PSE", "2024-03-12", 0, 640)
     (alex,) = ids(run, "PSE", "2024-03-12", 640)
-    h = identity.course_hash("PSE")
+    h = store.course_hash("PSE")
     assert obama1 == obama2
     assert len({obama1, biden, alex}) == 3
     assert all(re.fullmatch(rf"{h}-p\d{{4}}", s) for s in (obama1, biden, alex))
-    stored, _ = identity.load_gallery(run / "identity" / "PSE" / identity.PSEUDONYM_FILE)
+    stored, _ = store.load_gallery(run / "identity" / "PSE" / store.PSEUDONYM_FILE)
     assert set(stored.ids.tolist()) >= {obama1, biden, alex}
 
 
 def test_seat_map_course_names_students_by_seat(run):
     assert ids(run, "SEAT", "2024-03-05", 0, 400) == {"seat-left"}
     assert ids(run, "SEAT", "2024-03-05", 400, 600) == {"seat-right"}
-    assert not (run / "identity" / "SEAT" / identity.PSEUDONYM_FILE).exists()
+    assert not (run / "identity" / "SEAT" / store.PSEUDONYM_FILE).exists()
 
 
 def test_reports_group_by_student_across_lectures(run):
@@ -190,7 +187,7 @@ def test_identity_changes_the_config_hash_only_when_on(tmp_path):
     )
     model = ModelInfo.load(str(weights))
     off = PipelineConfig(weights=str(weights)).analysis(model)
-    on = PipelineConfig(weights=str(weights), identity=identity.IdentityConfig()).analysis(model)
+    on = PipelineConfig(weights=str(weights), identity=IdentityConfig()).analysis(model)
     assert "identity" not in off  # hashes of runs without identity stay as they were
     assert on["identity"]["threshold"] == 0.6 and config_hash(on) != config_hash(off)
     with pytest.raises(TypeError):
@@ -199,7 +196,6 @@ def test_identity_changes_the_config_hash_only_when_on(tmp_path):
 
 def test_student_trend_report_follows_a_student_across_lectures(run):
     """The same, through the project's report (sql/student_trend.sql): one row per student per lecture."""
-    reports = pytest.importorskip("fer_stream.reports", reason="fer_stream.reports is not there yet")
     rows = reports.report(run, "student_trend", course="ROS", min_visible_s=0).to_pylist()
     lectures = {}
     for r in rows:

@@ -11,17 +11,18 @@ import sys
 
 def _enroll(a) -> int:
     from fer_stream import identity
+    from fer_stream.inputs import check_course
 
     try:
-        identity.check_course(a.course)
-        out: dict = {"course": a.course}
+        course = check_course(a.course)
+        out: dict = {"course": course}
         seats = identity.load_seat_map(a.seats) if a.seats else None  # checked before any writing
         roster = identity.read_roster(a.roster) if a.roster else None
         if roster is not None:
             enroller = identity.Enroller(a.detector, num_jitters=a.jitters)
-            out["roster"] = identity.enroll_roster(a.output, a.course, roster, enroller)
+            out["roster"] = identity.enroll_roster(a.output, course, roster, enroller)
         if seats is not None:
-            path = identity.save_seat_map(a.output, a.course, seats)
+            path = identity.save_seat_map(a.output, course, seats)
             out["seats"] = {"seats": len(seats.student_ids), "store": str(path)}
     except (OSError, ValueError) as e:
         print(f"fer-stream enroll: {e}", file=sys.stderr)

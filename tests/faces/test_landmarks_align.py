@@ -1,10 +1,11 @@
 """Landmarks (dlib 68-point) and alignment: shapes, empty frames, NaN fallback, rotation invariance.
 
-Real-image tests use ../shared/data/faces/single_face.jpg (one frontal adult face, ~190 px) and skip
-without it; the geometry tests run anywhere.
+Real-image tests use ../shared/data/faces/single_face.jpg (one frontal adult face, ~190 px); the
+geometry tests run anywhere.
 """
 
 import cv2
+import dlib
 import numpy as np
 import pytest
 
@@ -25,17 +26,12 @@ def _apply(mats, pts):
 
 @pytest.fixture(scope="module")
 def predictor():
-    pytest.importorskip("dlib", reason="dlib (dlib-bin) is not installed")
-    try:
-        return LandmarkPredictor()
-    except LandmarkModelError as e:
-        pytest.skip(f"landmark model not installed: {e}")
+    return LandmarkPredictor()  # the model ships in face-recognition-models, a dependency
 
 
 @pytest.fixture(scope="module")
 def face():
     """RGB single_face.jpg, its HOG box (1, 4) and a detector for rotated copies."""
-    dlib = pytest.importorskip("dlib", reason="dlib (dlib-bin) is not installed")
     rgb = cv2.cvtColor(cv2.imread(str(shared("faces/single_face.jpg"))), cv2.COLOR_BGR2RGB)
     detector = dlib.get_frontal_face_detector()
 
@@ -59,11 +55,7 @@ def _rotate(rgb, centre, deg):
 
 
 def test_model_is_found_in_the_installed_package_and_missing_one_is_typed(tmp_path):
-    pytest.importorskip("dlib", reason="dlib (dlib-bin) is not installed")
-    try:
-        assert model_path("68").name == "shape_predictor_68_face_landmarks.dat"
-    except LandmarkModelError as e:  # an environment without face_recognition_models: the error says so
-        assert "face_recognition_models" in str(e)
+    assert model_path("68").name == "shape_predictor_68_face_landmarks.dat"
     with pytest.raises(LandmarkModelError):
         LandmarkPredictor(str(tmp_path / "nope.dat"))
     bad = tmp_path / "bad.dat"
