@@ -51,7 +51,7 @@ GATE_RULES = {
     "emotion": "accuracy within 0.08 of full size and class-share total-variation distance <= 0.10 "
     "(FER2013 val, the shipped model)",
     "pose": "90th-percentile |yaw| and |pitch| error <= 10 deg and attentive-by-pose agreement >= 0.90 "
-    "(at least 10 faces)",
+    "(at least 10 faces), for the pose from MTCNN's 5 points (what the pipeline uses below the eyes gate)",
     "eyes": "90th-percentile |EAR| error <= 0.05 (half the open 0.3 - closed 0.2 gap; at least 10 faces)",
 }
 CKPLUS_TO_FER = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy"}
@@ -152,8 +152,9 @@ def real_frames(quick: bool) -> list[tuple[str, np.ndarray]]:
     return out
 
 
-def _read(det, lm, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Boxes, yaw/pitch/roll, EAR and 68 points of every face in ``rgb`` by the pipeline's path."""
+def _read(det, lm, rgb: np.ndarray):
+    """Boxes, yaw/pitch/roll (68 points), EAR, 68 points and yaw/pitch/roll from MTCNN's 5 points
+    of every face in ``rgb``, by the pipeline's path."""
     from fer_stream import attention as att
 
     d = det.detect(rgb)
@@ -162,7 +163,7 @@ def _read(det, lm, rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray,
     h, w = rgb.shape[:2]
     pose = att.head_pose(pts, (w, h))
     ear = att.eye_aspect_ratio(pts).mean(1)
-    return d.xyxy, pose, ear, pts
+    return d.xyxy, pose, ear, pts, att.head_pose5(d.landmarks, (w, h))
 
 
 def _attentive_by_pose(yaw, pitch, cfg) -> np.ndarray:
@@ -184,7 +185,7 @@ def pose_curves(quick: bool) -> dict:
     refs = []  # (frame, box, yaw, pitch, ear, attentive)
     crop_ratio = []
     for name, rgb in real_frames(quick):
-        boxes, pose, ear, pts = _read(full_det, lm, rgb)
+        boxes, pose, ear, pts, _ = _read(full_det, lm, rgb)
         for i, b in enumerate(boxes):
             w = b[2] - b[0]
             if w < MIN_REF_PX or not np.isfinite(pose[i]).all() or not np.isfinite(ear[i]):
@@ -193,10 +194,8 @@ def pose_curves(quick: bool) -> dict:
             crop_ratio.append(48 / math.sqrt(abs(np.linalg.det(m[:, :2]))) / w)
             refs.append((name, rgb, b, pose[i], ear[i]))
     sizes = (16, 24, 48) if quick else POSE_SIZES
-    rows = {
-        px: {"dyaw": [], "dpitch": [], "dear": [], "agree_pose": [], "agree_full": [], "found": 0}
-        for px in sizes
-    }
+    keys = ("dyaw", "dpitch", "dear", "agree_pose", "agree_full", "dyaw5", "dpitch5", "agree_pose5")
+    rows = {px: {**{k: [] for k in keys}, "found": 0} for px in sizes}
     for _name, rgb, box, pose_ref, ear_ref in refs:
         w = box[2] - box[0]
         att_ref_pose = _attentive_by_pose(pose_ref[0], pose_ref[1], cfg)
@@ -208,7 +207,7 @@ def pose_curves(quick: bool) -> dict:
             small = cv2.resize(rgb, None, fx=s, fy=s, interpolation=cv2.INTER_AREA)
             mp = max(12.0, round(px * 0.7))  # P-Net's window is 12 px
             det = small_dets.setdefault(mp, make_detector("mtcnn", min_face_px=mp))
-            boxes, pose, ear, _ = _read(det, lm, small)
+            boxes, pose, ear, _, pose5 = _read(det, lm, small)
             if not len(boxes):
                 continue
             iou = iou_matrix(box[None] * s, boxes)[0]
@@ -223,6 +222,12 @@ def pose_curves(quick: bool) -> dict:
             r["agree_pose"].append(bool(_attentive_by_pose(pose[j, 0], pose[j, 1], cfg) == att_ref_pose))
             full = att.attentive(pose[j : j + 1, 0], pose[j : j + 1, 1], ear[j : j + 1], cfg)[0]
             r["agree_full"].append(bool(full == att_ref))
+            if np.isfinite(pose5[j]).all():  # the 5-point pose the pipeline uses below the eyes gate
+                r["dyaw5"].append(abs(float(pose5[j, 0] - pose_ref[0])))
+                r["dpitch5"].append(abs(float(pose5[j, 1] - pose_ref[1])))
+                r["agree_pose5"].append(
+                    bool(_attentive_by_pose(pose5[j, 0], pose5[j, 1], cfg) == att_ref_pose)
+                )
     out = {"faces": len(refs), "crop_side_over_box": round(float(np.median(crop_ratio)), 3) if refs else None}
     out["size"] = {}
     for px, r in rows.items():
@@ -239,8 +244,61 @@ def pose_curves(quick: bool) -> dict:
             "ear_p90": q(r["dear"], 90),
             "attentive_pose_agreement": round(float(np.mean(r["agree_pose"])), 3) if n else None,
             "attentive_agreement": round(float(np.mean(r["agree_full"])), 3) if n else None,
+            "n5": len(r["dyaw5"]),
+            "yaw5_median": q(r["dyaw5"], 50),
+            "yaw5_p90": q(r["dyaw5"], 90),
+            "pitch5_median": q(r["dpitch5"], 50),
+            "pitch5_p90": q(r["dpitch5"], 90),
+            "attentive5_pose_agreement": round(float(np.mean(r["agree_pose5"])), 3)
+            if r["agree_pose5"]
+            else None,
         }
     return out
+
+
+def fit_five_point_model() -> dict:
+    """The 3D positions of MTCNN's five points on the generic head, by triangulation: on every real
+    face at least 60 px wide, the 68-point fit gives the head's pose; each MTCNN point seen in all
+    those views is the 3D point that projects best onto them (linear least squares). Symmetrised
+    left/right. Printed for ``fer_stream.attention.MODEL5_3D``."""
+    from fer_stream import attention as att
+    from fer_stream.faces.detect import make_detector
+    from fer_stream.faces.landmarks import LandmarkPredictor
+
+    det, lm = make_detector("mtcnn", min_face_px=40), LandmarkPredictor()
+    views = []  # (projection matrix, (5, 2) MTCNN points)
+    for _name, rgb in real_frames(False):
+        d = det.detect(rgb)
+        pts = lm(cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY), d.xyxy)
+        h, w = rgb.shape[:2]
+        cam = att.camera_matrix((w, h))
+        for i, b in enumerate(d.xyxy):
+            if b[2] - b[0] < 60 or not np.isfinite(pts[i]).all():
+                continue
+            img = np.ascontiguousarray(pts[i][att.MODEL_INDEX])
+            ok, rvec, tvec = cv2.solvePnP(att.MODEL_3D, img, cam, None, flags=cv2.SOLVEPNP_EPNP)
+            ok, rvec, tvec = cv2.solvePnP(
+                att.MODEL_3D, img, cam, None, rvec, tvec, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE
+            )
+            if ok and tvec[2] > 0:
+                proj = cam @ np.hstack([cv2.Rodrigues(rvec)[0], tvec.reshape(3, 1)])
+                views.append((proj, d.landmarks[i]))
+    model = []
+    for k in range(5):
+        rows = []
+        for proj, pts5 in views:
+            u, v = pts5[k]
+            rows += [u * proj[2] - proj[0], v * proj[2] - proj[1]]
+        a = np.array(rows)
+        model.append(np.linalg.lstsq(a[:, :3], -a[:, 3], rcond=None)[0])
+    model = np.array(model)
+    for left, right in ((0, 1), (3, 4)):  # a symmetric head: mirror x, average the rest
+        x = (abs(model[left, 0]) + abs(model[right, 0])) / 2
+        yz = (model[left, 1:] + model[right, 1:]) / 2
+        model[left] = [-x if model[left, 0] < 0 else x, *yz]
+        model[right] = [-model[left, 0], *yz]
+    model[2, 0] = 0.0
+    return {"faces": len(views), "model5_3d": np.round(model, 3).tolist()}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -262,21 +320,25 @@ def derive_gates(emotion: dict, pose: dict) -> dict:
     full = emotion["size"][max(emotion["size"], key=float)]["accuracy"]
     e_crop = _smallest(emotion["size"], lambda m: m["accuracy"] >= full - 0.08 and m["share_tv"] <= 0.10)
 
-    def pose_ok(m):
+    def pose_ok(m, s=""):
         return (
-            m["n"] >= 10
-            and m["yaw_p90"] <= 10
-            and m["pitch_p90"] <= 10
-            and m["attentive_pose_agreement"] >= 0.9
+            m[f"n{s}" if s else "n"] >= 10
+            and m[f"yaw{s}_p90"] <= 10
+            and m[f"pitch{s}_p90"] <= 10
+            and m[f"attentive{s}_pose_agreement"] >= 0.9
         )
 
-    p_px = _smallest(pose["size"], pose_ok)
+    # Below the eyes gate the pipeline reads the pose from MTCNN's 5 points (no 68-point model):
+    # the pose gate is where that 5-point pose passes the rule.
+    p_px = _smallest(pose["size"], lambda m: pose_ok(m, "5"))
+    p68 = _smallest(pose["size"], pose_ok)
     eyes = _smallest(pose["size"], lambda m: m["n"] >= 10 and m["ear_p90"] <= 0.05)
     ratio = pose["crop_side_over_box"] or 1.0
     return {
         "emotion_crop_px": e_crop,
         "emotion_min_px": None if e_crop is None else float(math.ceil(e_crop / ratio)),
         "pose_min_px": p_px,
+        "pose68_min_px": p68,
         "eyes_min_px": None if eyes is None else max(eyes, p_px or 0.0),
         "crop_side_over_box": ratio,
         "rules": GATE_RULES,
@@ -332,14 +394,20 @@ def plots(res: dict, folder: Path) -> list[Path]:
     pose = res["pose"]["size"]
     xs = [x for x in sorted(pose, key=float) if pose[x]["n"]]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for key, label in (("yaw_p90", "yaw p90"), ("pitch_p90", "pitch p90"), ("yaw_median", "yaw median")):
+    for key, label in (
+        ("yaw_p90", "yaw p90 (68 points)"),
+        ("pitch_p90", "pitch p90 (68 points)"),
+        ("yaw5_p90", "yaw p90 (5 points)"),
+        ("pitch5_p90", "pitch p90 (5 points)"),
+    ):
         axes[0].plot([float(x) for x in xs], [pose[x][key] for x in xs], marker="o", label=label)
     axes[0].set_ylabel("abs error vs full size, deg")
     axes[1].plot([float(x) for x in xs], [pose[x]["ear_p90"] for x in xs], marker="o", label="EAR p90")
     axes[1].plot([float(x) for x in xs], [pose[x]["ear_median"] for x in xs], marker="o", label="EAR median")
     axes[1].set_ylabel("abs EAR error")
     for key, label in (
-        ("attentive_pose_agreement", "attentive (pose)"),
+        ("attentive_pose_agreement", "attentive (pose, 68 points)"),
+        ("attentive5_pose_agreement", "attentive (pose, 5 points)"),
         ("attentive_agreement", "attentive (pose + eyes)"),
         ("recall", "detected"),
     ):
@@ -369,7 +437,12 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "validity.json"))
     ap.add_argument("--plots", default=str(ROOT / "docs" / "validity"), help="folder for PNGs ('' for none)")
     ap.add_argument("--no-ckplus", action="store_true")
+    ap.add_argument("--fit-five", action="store_true", help="print the 3D model of MTCNN's 5 points and stop")
     a = ap.parse_args(argv)
+    if a.fit_five:
+        res = fit_five_point_model()
+        print(json.dumps(res))
+        return res
     t0 = time.time()
     models = {}
     for item in a.weights or ["default"]:

@@ -48,6 +48,21 @@ MODEL_3D = -np.array(
     ]
 )
 
+# MTCNN's five points (image-left eye centre, image-right eye centre, nose tip, image-left and
+# image-right mouth corner) on the same generic head, in the same (OpenCV camera) axes: fitted by
+# triangulation over 71 real faces >= 60 px given their 68-point pose, symmetrised
+# (`python bench/validity.py --fit-five`). Head pose of faces too small for the 68-point model
+# comes from these (``head_pose5``); its agreement with the 68-point pose is in docs/VALIDITY.md.
+MODEL5_3D = np.array(
+    [
+        [-3.48, -5.481, -6.426],
+        [3.48, -5.481, -6.426],
+        [0.0, -1.503, -9.1],
+        [-3.373, 1.623, -5.714],
+        [3.373, 1.623, -5.714],
+    ]
+)
+
 # Eye contours in the 68-point layout, p1..p6 of Soukupova & Cech (2016): p1, p4 the corners,
 # p2, p3 the upper lid, p6, p5 the lower lid below them.
 EYES = (np.arange(36, 42), np.arange(42, 48))
@@ -164,13 +179,40 @@ def head_pose(
         few degrees with 1 px of landmark noise (tests); on real faces the error also includes the generic
         head's mismatch and the guessed focal length, and is not measured in this repository.
     """
+    return _fit_pose(_lm68(lm68)[:, MODEL_INDEX], MODEL_3D, image_wh, relative_to, focal_px)
+
+
+def head_pose5(
+    points5: np.ndarray,
+    image_wh: tuple[int, int],
+    relative_to: str = "line_of_sight",
+    focal_px: float | None = None,
+) -> np.ndarray:
+    """Head yaw, pitch and roll from MTCNN's five points (``Detections.landmarks``), fitting
+    ``MODEL5_3D`` (EPnP start, Levenberg-Marquardt refinement): for faces too small for the
+    68-point model, where it costs nothing extra. Same conventions and return as :func:`head_pose`;
+    five points constrain the pose less than fourteen (its agreement: docs/VALIDITY.md)."""
+    pts = np.asarray(points5, np.float64)
+    if pts.ndim != 3 or pts.shape[1:] != (5, 2):
+        raise ValueError(f"points5 must be (N, 5, 2), got {pts.shape}")
+    return _fit_pose(pts, MODEL5_3D, image_wh, relative_to, focal_px, epnp=True)
+
+
+def _fit_pose(
+    pts: np.ndarray,
+    model: np.ndarray,
+    image_wh: tuple[int, int],
+    relative_to: str,
+    focal_px: float | None,
+    epnp: bool = False,
+) -> np.ndarray:
+    """``(N, K, 2)`` image points of the ``(K, 3)`` model points -> ``(N, 3)`` yaw, pitch, roll."""
     if relative_to not in ("line_of_sight", "camera_axes"):
         raise ValueError(f"relative_to must be 'line_of_sight' or 'camera_axes', got {relative_to!r}")
-    pts = _lm68(lm68)[:, MODEL_INDEX]
     cam = camera_matrix(image_wh, focal_px)
     rot = np.full((len(pts), 3, 3), np.nan)
     pos = np.full((len(pts), 3), np.nan)
-    model_span = np.ptp(MODEL_3D[:, :2], axis=0).max()
+    model_span = np.ptp(model[:, :2], axis=0).max()
     for i in np.flatnonzero(np.isfinite(pts).all((1, 2))):
         img = np.ascontiguousarray(pts[i])  # solvePnP rejects strided views
         span = np.ptp(img, axis=0).max()
@@ -179,14 +221,18 @@ def head_pose(
         # Start from a face parallel to the image at the distance its size implies, so that the
         # Levenberg-Marquardt fit converges to the head in front of the camera, not a mirrored one.
         z = cam[0, 0] * model_span / span
-        t0 = np.array([*((img.mean(0) - cam[:2, 2]) * z / cam[0, 0]), z]) - MODEL_3D.mean(0)
+        rvec0, t0 = np.zeros(3), np.array([*((img.mean(0) - cam[:2, 2]) * z / cam[0, 0]), z]) - model.mean(0)
+        if epnp:  # few points: EPnP's closed form is the better start when the head is turned
+            ok, r, t = cv2.solvePnP(model, img, cam, None, flags=cv2.SOLVEPNP_EPNP)
+            if ok and float(np.asarray(t).reshape(3)[2]) > 0:
+                rvec0, t0 = np.asarray(r, np.float64).reshape(3), np.asarray(t, np.float64).reshape(3)
         ok, rvec, tvec = cv2.solvePnP(
-            MODEL_3D, img, cam, None, np.zeros(3), t0, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE
+            model, img, cam, None, rvec0, t0, useExtrinsicGuess=True, flags=cv2.SOLVEPNP_ITERATIVE
         )
         tvec = np.asarray(tvec, np.float64).reshape(3)
         if ok and tvec[2] > 0:
             rot[i] = cv2.Rodrigues(np.asarray(rvec, np.float64).reshape(3))[0]
-            pos[i] = rot[i] @ MODEL_3D.mean(0) + tvec
+            pos[i] = rot[i] @ model.mean(0) + tvec
     if relative_to == "line_of_sight":
         with np.errstate(invalid="ignore"):
             sight = pos / np.linalg.norm(pos, axis=1, keepdims=True)  # camera -> face
@@ -333,6 +379,7 @@ def signals(
     focal_px: float | None = None,
     pose_readable: np.ndarray | None = None,
     eyes_readable: np.ndarray | None = None,
+    points5: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """All per-face signals of one frame, as parallel ``(N,)`` arrays ready for a record.
 
@@ -345,6 +392,9 @@ def signals(
     for the eye contour), EAR is NaN and the score rests on head pose alone: the eyes-open factor
     is left out rather than guessed.
 
+    ``points5``: ``(N, 5, 2)`` detector points; rows where ``lm68`` is NaN (the 68-point model was
+    not run on a small face) take their head pose from these (:func:`head_pose5`).
+
     Returns:
         ``yaw``, ``pitch``, ``roll`` (float32 degrees), ``ear`` (float32 mean of both eyes), ``score``
         (float32 in [0, 1] or NaN) and ``attentive`` (bool).
@@ -353,6 +403,10 @@ def signals(
     pose_ok = np.ones(n, bool) if pose_readable is None else np.asarray(pose_readable, bool)
     eyes_ok = pose_ok & (np.ones(n, bool) if eyes_readable is None else np.asarray(eyes_readable, bool))
     pose = head_pose(lm68, image_wh, focal_px=focal_px)
+    if points5 is not None:
+        from5 = ~np.isfinite(np.asarray(lm68, np.float64)).all((1, 2)) & np.isfinite(points5).all((1, 2))
+        if from5.any():
+            pose[from5] = head_pose5(np.asarray(points5, np.float64)[from5], image_wh, focal_px=focal_px)
     pose[~pose_ok] = np.nan
     ear = eye_aspect_ratio(lm68).mean(1).astype(np.float32)
     ear[~eyes_ok] = np.nan

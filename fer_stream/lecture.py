@@ -24,7 +24,7 @@ import numpy as np
 from fer_stream import attention as att
 from fer_stream.faces.align import align_faces
 from fer_stream.faces.detections import Detections
-from fer_stream.faces.landmarks import LandmarkPredictor
+from fer_stream.faces.landmarks import LandmarkPredictor, five_from_68
 from fer_stream.faces.track import FaceTracker, StudentConfig, assign_students
 from fer_stream.validity import Gates, face_px, readable
 from fer_stream.video import DecodeStats, iter_frames
@@ -91,6 +91,8 @@ class FaceStage:
             measures the agreement. 1: full detection on every frame, batched over frames.
             Consecutive calls are consecutive frames of one stream: :meth:`reset` between streams.
         gates: smallest face sizes at which emotion, pose and eyes are read (``validity.Gates``).
+        landmarks_min_px: faces at least this wide get 68-point landmarks even below the eyes gate
+            (identity descriptors need them; default: only faces whose eyes are read).
     """
 
     def __init__(
@@ -101,6 +103,7 @@ class FaceStage:
         attention_cfg: att.AttentionConfig | None = None,
         detect_every: int = 1,
         gates: Gates | None = None,
+        landmarks_min_px: float = float("inf"),
     ):
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
@@ -112,6 +115,7 @@ class FaceStage:
         self.attention_cfg = attention_cfg or att.AttentionConfig()
         self.detect_every = int(detect_every)
         self.gates = gates or Gates()
+        self.landmarks_min_px = float(landmarks_min_px)
         self.reset()
 
     def reset(self) -> None:
@@ -144,14 +148,28 @@ class FaceStage:
 
     def _one(self, frame_index: int, pts_s: float, rgb: np.ndarray, det: Detections) -> FrameFaces:
         h, w = rgb.shape[:2]
-        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
-        lm68 = self.landmarks(gray, det.xyxy)
+        gray = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)  # the one conversion: landmarks and crops share it
         px = face_px(det.xyxy)
         ok = readable(px, self.gates)
+        five = np.asarray(det.landmarks, np.float64)
+        # The 68-point model runs only where its extra points are read: faces big enough for the eye
+        # contour (EAR), faces described for identity, and faces without the detector's 5 points
+        # (HOG). Smaller faces get head pose and crop alignment from the 5 points (same crop
+        # geometry: align_faces reduces 68 points to these 5 anyway).
+        need68 = ok["eyes"] | (px >= self.landmarks_min_px) | ~np.isfinite(five).all((1, 2))
+        lm68 = np.full((len(det), 68, 2), np.nan, np.float32)
+        if need68.any():
+            lm68[need68] = self.landmarks(gray, det.xyxy[need68])
         sig = att.signals(
-            lm68, (w, h), self.attention_cfg, pose_readable=ok["pose"], eyes_readable=ok["eyes"]
+            lm68,
+            (w, h),
+            self.attention_cfg,
+            pose_readable=ok["pose"],
+            eyes_readable=ok["eyes"],
+            points5=np.where(need68[:, None, None], np.nan, five),
         )
-        crops = align_faces(gray, lm68, det.xyxy, size=self.crop_size)
+        align_pts = np.where(need68[:, None, None], five_from_68(lm68), five) if len(det) else five
+        crops = align_faces(gray, align_pts, det.xyxy, size=self.crop_size)
         return FrameFaces(
             frame_index,
             float(pts_s),
@@ -231,8 +249,10 @@ def make_face_stage(
     attention_cfg: att.AttentionConfig,
     detect_every: int,
     gates: Gates | None = None,
+    landmarks_min_px: float = float("inf"),
 ) -> FaceStage:
-    """The :class:`FaceStage` of an analysis configuration (``config.PipelineConfig`` fields)."""
+    """The :class:`FaceStage` of an analysis configuration (``config.PipelineConfig`` fields;
+    ``landmarks_min_px``: ``identity.min_face_px`` when identity is on)."""
     from fer_stream.faces.detect import make_detector
 
     kwargs = {"min_face_px": min_face_px} if detector == "mtcnn" else {}
@@ -242,6 +262,7 @@ def make_face_stage(
         attention_cfg=attention_cfg,
         detect_every=detect_every,
         gates=gates,
+        landmarks_min_px=landmarks_min_px,
     )
 
 

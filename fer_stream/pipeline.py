@@ -214,12 +214,18 @@ class SegmentResult:
 
 @lru_cache(maxsize=2)
 def _face_stage(
-    detector: str, min_face_px: float, crop_size: int, attention: AttentionConfig, detect_every: int, gates
+    detector: str,
+    min_face_px: float,
+    crop_size: int,
+    attention: AttentionConfig,
+    detect_every: int,
+    gates,
+    landmarks_min_px: float,
 ):
     """One FaceStage per worker process and configuration (Ray reuses worker processes)."""
     from fer_stream.lecture import make_face_stage
 
-    return make_face_stage(detector, min_face_px, crop_size, attention, detect_every, gates)
+    return make_face_stage(detector, min_face_px, crop_size, attention, detect_every, gates, landmarks_min_px)
 
 
 @ray.remote(num_cpus=1)
@@ -240,7 +246,14 @@ def _analyze_segment(
 
     t0 = time.perf_counter()
     stage = _face_stage(
-        config.detector, config.min_face_px, crop_size, config.attention, config.detect_every, config.gates
+        config.detector,
+        config.min_face_px,
+        crop_size,
+        config.attention,
+        config.detect_every,
+        config.gates,
+        # identity descriptors need 68 points on every face they describe
+        config.identity.min_face_px if config.identity is not None else float("inf"),
     )
     tracker = FaceTracker(config.tracker, first_id=k * SEGMENT_ID_STRIDE + 1)
     collector = None

@@ -10,9 +10,21 @@ from __future__ import annotations
 import argparse
 import sys
 
-from fer_stream.cli import analyze, classify, demo, detect, enroll, exits, forget, models, nightly, report
+from fer_stream.cli import (
+    analyze,
+    classify,
+    demo,
+    detect,
+    enroll,
+    exits,
+    export,
+    forget,
+    models,
+    nightly,
+    report,
+)
 
-COMMANDS = (models, classify, detect, demo, analyze, report, nightly, forget, enroll)
+COMMANDS = (models, classify, detect, demo, analyze, report, nightly, forget, enroll, export)
 
 
 def main(argv=None) -> int:

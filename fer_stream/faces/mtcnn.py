@@ -134,6 +134,28 @@ class StageNet(nn.Module):
         return out
 
 
+class _OrtStage:
+    """A ``StageNet`` run by ONNX Runtime, called like the module: tensor in, dict of tensors out."""
+
+    def __init__(self, net: StageNet, threads: int):
+        from fer_stream.models import onnx
+
+        self.spec = net.spec
+        names = [k for k, _ in net.spec.heads]  # the module's dict outputs, in insertion order
+        size = net.spec.input_size or PNET_CELL
+        dynamic = {"x": {0: "n"} | ({2: "h", 3: "w"} if net.spec.input_size is None else {})}
+        dynamic |= {k: {0: "n"} for k in names}
+
+        def export() -> bytes:
+            return onnx.to_onnx_bytes(net, torch.zeros(2, 3, size, size), "x", names, dynamic)
+
+        self.run = onnx.OrtNet(onnx.cached_export(net, f"mtcnn-{net.spec.name}", export), threads)
+
+    def __call__(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        out = self.run(x.cpu().numpy())
+        return {k: torch.from_numpy(v) for k, v in out.items()}
+
+
 def weights_dir() -> Path:
     """``<site-packages>/mtcnn/assets/weights`` of the installed ``mtcnn`` wheel."""
     spec = importlib.util.find_spec("mtcnn")
@@ -200,6 +222,10 @@ class MTCNN:
         thresholds: face-probability cut-offs of P-, R- and O-Net.
         scale_factor: ratio between consecutive pyramid levels.
         device: torch device for the three networks and the crops ('cpu', 'cuda', ...).
+        backend: ``auto`` (ONNX Runtime on CPU when installed, else torch), ``onnx`` or ``torch``:
+            the three networks run as ONNX graphs exported from these torch modules
+            (``fer_stream.models.onnx``); pyramid, crops and NMS are the same code either way.
+        threads: ONNX Runtime intra-op threads (default: torch's thread count).
     """
 
     def __init__(
@@ -208,6 +234,8 @@ class MTCNN:
         thresholds: tuple[float, float, float] = (0.6, 0.6, 0.7),
         scale_factor: float = 0.709,
         device: str | torch.device = "cpu",
+        backend: str = "auto",
+        threads: int | None = None,
     ):
         if min_face_px < PNET_CELL:
             raise ValueError(f"min_face_px must be >= {PNET_CELL} (P-Net's window), got {min_face_px}")
@@ -223,6 +251,16 @@ class MTCNN:
         self.pnet, self.rnet, self.onet = (
             load_net(s).to(self.device, memory_format=memory_format) for s in (PNET, RNET, ONET)
         )
+        from fer_stream.models import onnx
+
+        if backend not in ("auto", "onnx", "torch"):
+            raise ValueError(f"backend must be auto, onnx or torch, got {backend!r}")
+        if backend == "auto":
+            backend = "onnx" if self.device.type == "cpu" and onnx.available() else "torch"
+        self.backend = backend
+        if backend == "onnx":
+            n = threads or torch.get_num_threads()
+            self.pnet, self.rnet, self.onet = (_OrtStage(net, n) for net in (self.pnet, self.rnet, self.onet))
 
     def scales(self, height: int, width: int) -> list[float]:
         """Pyramid scales: level ``k`` maps a ``min_face_px * f**-k`` face onto P-Net's 12 px window."""

@@ -1,0 +1,181 @@
+"""Readability gates (issue 13): below its gate a signal is not reported, whatever the model says."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from datetime import date
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from fer_stream import attention as att
+from fer_stream import records
+from fer_stream.config import ModelInfo, PipelineConfig, config_hash
+from fer_stream.faces.detect import make_detector
+from fer_stream.lecture import FaceStage
+from fer_stream.validity import Gates, face_px, readable
+from tests.helpers import ROOT, shared
+
+
+def test_readable_compares_box_width_with_each_gate():
+    g = Gates(emotion_min_px=24, pose_min_px=20, eyes_min_px=32)
+    px = face_px(np.array([[0, 0, 10, 10], [0, 0, 20, 30], [5, 0, 29, 9], [0, 0, 40, 40]], float))
+    assert px.tolist() == [10, 20, 24, 40]
+    ok = readable(px, g)
+    assert ok["pose"].tolist() == [False, True, True, True]
+    assert ok["emotion"].tolist() == [False, False, True, True]
+    assert ok["eyes"].tolist() == [False, False, False, True]
+    # eyes need the pose: a huge eyes gate below the pose gate still requires the pose gate
+    ok = readable(px, Gates(emotion_min_px=0, pose_min_px=30, eyes_min_px=5))
+    assert ok["eyes"].tolist() == [False, False, False, True]
+    with pytest.raises(ValueError):
+        Gates(pose_min_px=-1)
+
+
+def _frontal_landmarks(n: int, wh=(640, 480)) -> np.ndarray:
+    """68 points of a frontal face with open eyes (EAR 0.3): the generic head projected (as in
+    tests/test_attention.py), eye lids added between the projected eye corners."""
+    w, h = wh
+    cam = att.camera_matrix(wh)
+    tvec = np.linalg.solve(cam, [(w - 1) / 2, (h - 1) / 2, 1.0]) * 80.0 - att.MODEL_3D.mean(0)
+    img = cv2.projectPoints(att.MODEL_3D, np.zeros(3), tvec, cam, None)[0][:, 0]
+    lm = np.full((n, 68, 2), np.nan)
+    lm[:, att.MODEL_INDEX] = img
+    for p1, p4 in ((36, 39), (42, 45)):  # p2, p3 above and p6, p5 below the corner line
+        left, right = lm[0, p1], lm[0, p4]
+        v = right - left
+        lid = np.array([-v[1], v[0]]) * 0.15  # (|p2-p6| + |p3-p5|) / (2 |p1-p4|) = 0.3
+        lm[:, p1 + 1], lm[:, p1 + 2] = left + v / 3 - lid, left + 2 * v / 3 - lid
+        lm[:, p1 + 5], lm[:, p1 + 4] = left + v / 3 + lid, left + 2 * v / 3 + lid
+    return lm
+
+
+def test_signals_below_the_pose_gate_are_unmeasured_and_below_the_eyes_gate_rest_on_pose():
+    lm = _frontal_landmarks(3)
+    base = att.signals(lm, (640, 480))
+    assert np.isfinite(base["yaw"]).all() and np.isfinite(base["ear"]).all() and base["attentive"].all()
+    s = att.signals(lm, (640, 480), pose_readable=np.array([True, True, False]),
+                    eyes_readable=np.array([True, False, True]))  # fmt: skip
+    # face 0: everything read; face 1: pose only; face 2: unmeasured (eyes need the pose)
+    assert np.isfinite(s["ear"][0]) and np.isnan(s["ear"][1]) and np.isnan(s["ear"][2])
+    assert np.isfinite(s["yaw"][:2]).all() and np.isnan([s["yaw"][2], s["pitch"][2], s["roll"][2]]).all()
+    assert np.isfinite(s["score"][:2]).all() and np.isnan(s["score"][2])
+    assert s["attentive"].tolist() == [True, True, False]
+    # closed eyes: inattentive when the eyes are read, attentive by pose alone when they are not
+    closed = lm.copy()
+    for a, b in ((37, 41), (38, 40), (43, 47), (44, 46)):
+        mid = (closed[:, a] + closed[:, b]) / 2
+        closed[:, a], closed[:, b] = mid, mid
+    s = att.signals(closed, (640, 480), eyes_readable=np.array([True, False, True]))
+    assert s["attentive"].tolist() == [False, True, False]
+
+
+@pytest.fixture(scope="module")
+def photo():
+    bgr = cv2.imread(str(shared("faces/single_face.jpg")), cv2.IMREAD_COLOR)
+    return cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+
+
+def test_a_face_below_each_gate_gives_null_emotion_and_unmeasured_attention(photo):
+    det = make_detector("mtcnn", min_face_px=20)
+    (big,) = FaceStage(det, gates=Gates(0, 0, 0))([(0, 0.0, photo)])
+    assert (
+        len(big) == 1 and big.emotion_readable.all() and big.pose_readable.all() and big.eyes_readable.all()
+    )
+    assert np.isfinite([big.yaw[0], big.ear[0], big.attention[0]]).all()
+    w = float(big.face_px[0])
+    # the same face, gates just above its size: nothing is read
+    (small,) = FaceStage(det, gates=Gates(w + 1, w + 1, w + 1))([(0, 0.0, photo)])
+    assert (
+        not small.emotion_readable.any() and not small.pose_readable.any() and not small.eyes_readable.any()
+    )
+    assert np.isnan([small.yaw[0], small.pitch[0], small.roll[0], small.ear[0], small.attention[0]]).all()
+    assert not small.attentive.any()
+    # pose read, eyes not: EAR null, attention from the head pose
+    (mid,) = FaceStage(det, gates=Gates(0, 0, w + 1))([(0, 0.0, photo)])
+    assert np.isnan(mid.ear[0]) and np.isfinite(mid.attention[0]) and mid.pose_readable.all()
+
+    cols = records.FaceColumns()
+    cols.add(big)
+    cols.add(small)
+    probs = np.tile(np.eye(7, dtype=np.float32)[4], (2, 1))  # the model says "sad" for both
+    t = records.faces_table(cols.arrays(), probs, ["s1", "s1"], video_id="ab" * 32, course="ML101",
+                            lecture_date=date(2024, 3, 5), model_version="m")  # fmt: skip
+    assert t.column("emotion").to_pylist() == ["sad", None]
+    assert t.column("emotion_readable").to_pylist() == [True, False]
+    assert t.column("attention").null_count == 1 and t.column("yaw").to_pylist()[1] is None
+
+
+def test_gate_values_come_from_the_config_and_its_hash():
+    cfg = PipelineConfig()
+    model = ModelInfo.load("default")
+    analysis = cfg.analysis(model)
+    assert analysis["gates"] == dataclasses.asdict(Gates()) == dataclasses.asdict(cfg.gates)
+    other = PipelineConfig(gates=Gates(emotion_min_px=cfg.gates.emotion_min_px + 8))
+    assert config_hash(other.analysis(model)) != config_hash(analysis)
+
+
+def test_default_gates_are_the_ones_the_measured_curves_give():
+    """The shipped defaults are the curve points of bench/validity.py (full run, committed JSON)."""
+    res = json.loads((ROOT / "bench" / "results" / "validity.json").read_text())
+    derived = res["derived_gates"]
+    g = Gates()
+    assert (g.emotion_min_px, g.pose_min_px, g.eyes_min_px) == (
+        derived["emotion_min_px"],
+        derived["pose_min_px"],
+        derived["eyes_min_px"],
+    )
+
+
+def test_validity_quick_runs_and_small_faces_read_worse(tmp_path):
+    import importlib.util
+
+    shared("fer2013/val.parquet")
+    spec = importlib.util.spec_from_file_location("validity_bench", ROOT / "bench" / "validity.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    res = bench.main(["--quick", "--json", str(tmp_path / "v.json"), "--plots", str(tmp_path / "png")])
+    curves = next(iter(res["emotion"].values()))["size"]
+    assert curves[10]["accuracy"] < curves[48]["accuracy"]  # the premise of every gate
+    assert curves[10]["share_tv"] > curves[48]["share_tv"]
+    assert res["pose"]["faces"] >= 3 and res["pose"]["size"][48]["n"] >= 1
+    assert sorted(p.name for p in Path(tmp_path / "png").iterdir()) == [
+        "emotion_vs_blur_jpeg.png",
+        "emotion_vs_size.png",
+        "pose_vs_size.png",
+    ]
+    assert set(res["derived_gates"]) >= {"emotion_min_px", "pose_min_px", "eyes_min_px", "rules"}
+
+
+class _CountingLandmarks:
+    """The real 68-point predictor, counting the faces it is asked for."""
+
+    def __init__(self):
+        from fer_stream.faces.landmarks import LandmarkPredictor
+
+        self.inner, self.faces = LandmarkPredictor(), 0
+
+    def __call__(self, gray, boxes):
+        self.faces += len(boxes)
+        return self.inner(gray, boxes)
+
+
+def test_landmarks_run_only_where_the_eyes_are_read_and_five_points_give_the_pose(photo):
+    det = make_detector("mtcnn", min_face_px=20)
+    counting = _CountingLandmarks()
+    (full,) = FaceStage(det, counting, gates=Gates(0, 0, 0))([(0, 0.0, photo)])
+    assert counting.faces == 1 and np.isfinite(full.landmarks68).all()
+    w = float(full.face_px[0])
+    counting.faces = 0
+    (small,) = FaceStage(det, counting, gates=Gates(0, 0, w + 1))([(0, 0.0, photo)])
+    assert counting.faces == 0  # eyes not read: the 68-point model is not run
+    assert np.isnan(small.landmarks68).all() and np.isnan(small.ear).all()
+    # pose from MTCNN's 5 points, close to the 68-point pose on this frontal photo
+    assert abs(small.yaw[0] - full.yaw[0]) < 10 and abs(small.pitch[0] - full.pitch[0]) < 10
+    assert small.crops.shape == full.crops.shape and np.abs(small.crops.astype(int) - full.crops).mean() < 20
+    # identity asks for 68 points on faces it describes, eyes or not
+    (ident,) = FaceStage(det, counting, gates=Gates(0, 0, w + 1), landmarks_min_px=w - 1)([(0, 0.0, photo)])
+    assert counting.faces == 1 and np.isfinite(ident.landmarks68).all()
