@@ -81,6 +81,9 @@ class PipelineConfig:
         classifiers: classifier actors; ``None``: one per GPU, or without GPUs one CPU actor per
             ~3 CPUs (``CPU_CLASSIFIER_SHARE``; 1 on a 2-core machine).
         classifier_cpus: CPUs of each CPU classifier actor (its torch threads).
+        backend: CPU inference of the networks: ``auto`` (ONNX Runtime when installed), ``onnx`` or
+            ``torch`` (``fer_stream.models.onnx``). Not hashed: both give the same records within
+            the tolerance the tests state (probabilities 1e-4, boxes 0.5 px).
         identity: ``None`` (default): ``student_id`` is the per-lecture ``<video_id[:8]>-s001``. An
             ``IdentityConfig``: up to ``max_per_track`` face descriptors per track are computed, and
             student keys get course-wide ids from ``OUTPUT/identity/<course>/`` (roster, else seat
@@ -101,6 +104,7 @@ class PipelineConfig:
     segment_s: float = 600.0
     classifiers: int | None = None
     classifier_cpus: float = 1.0
+    backend: str = "auto"
     identity: IdentityConfig | None = None
 
     def __post_init__(self):
@@ -112,6 +116,8 @@ class PipelineConfig:
             raise ValueError("classifiers must be >= 1 (or None for automatic)")
         if not self.classifier_cpus > 0:
             raise ValueError("classifier_cpus must be > 0")
+        if self.backend not in ("auto", "onnx", "torch"):
+            raise ValueError(f"backend must be auto, onnx or torch, got {self.backend!r}")
         if not self.detect_every_s >= 0:
             raise ValueError("detect_every_s must be >= 0")
         if self.identity is not None:

@@ -250,12 +250,13 @@ def make_face_stage(
     detect_every: int,
     gates: Gates | None = None,
     landmarks_min_px: float = float("inf"),
+    backend: str = "auto",
 ) -> FaceStage:
     """The :class:`FaceStage` of an analysis configuration (``config.PipelineConfig`` fields;
     ``landmarks_min_px``: ``identity.min_face_px`` when identity is on)."""
     from fer_stream.faces.detect import make_detector
 
-    kwargs = {"min_face_px": min_face_px} if detector == "mtcnn" else {}
+    kwargs = {"min_face_px": min_face_px, "backend": backend} if detector == "mtcnn" else {}
     return FaceStage(
         make_detector(detector, **kwargs),
         crop_size=crop_size,
@@ -301,7 +302,9 @@ def analyze_file(
     if lec.meta_error:
         raise inputs.MetadataError(lec.meta_error[1])
     model = ModelInfo.load(config.weights)  # checks the labels, as the pipeline does
-    clf = EmotionClassifier(config.weights, device="cpu", threads=threads or default_threads())
+    clf = EmotionClassifier(
+        config.weights, device="cpu", threads=threads or default_threads(), backend=config.backend
+    )
     inv = np.argsort([FER2013_LABELS.index(x) for x in model.labels])
     stage = make_face_stage(
         config.detector,
@@ -310,6 +313,7 @@ def analyze_file(
         config.attention,
         config.detect_every,
         config.gates,
+        backend=config.backend,
     )
     tracker = FaceTracker(config.tracker)
     cols, probs, crops, frame_wh = records.FaceColumns(), [], [], None

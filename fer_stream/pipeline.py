@@ -105,8 +105,8 @@ class ClassifierActor:
     (Ray sets ``OMP_NUM_THREADS=1`` in workers); on CUDA the classifier uses AMP and channels_last.
     """
 
-    def __init__(self, device: str):
-        self.device = device
+    def __init__(self, device: str, backend: str = "auto"):
+        self.device, self.backend = device, backend
         self.clf = None
 
     def _load(self, weights: list) -> None:
@@ -118,7 +118,10 @@ class ClassifierActor:
         with tempfile.TemporaryDirectory() as d:
             path = Path(d) / "weights.pt"
             path.write_bytes(ray.get(weights[0]))
-            self.clf = EmotionClassifier(str(path), device=self.device, threads=max(1, int(cpus)))
+            backend = self.backend if self.device == "cpu" else "torch"  # ONNX Runtime here is CPU only
+            self.clf = EmotionClassifier(
+                str(path), device=self.device, threads=max(1, int(cpus)), backend=backend
+            )
 
     def predict(self, weights: list, crops: np.ndarray) -> tuple[np.ndarray, float]:
         """``(N, S, S) uint8`` -> ``(N, 7) float32`` probabilities (the weights' label order), seconds."""
@@ -192,7 +195,7 @@ def make_classifiers(config: PipelineConfig) -> list:
     """
     n, device, opts, _ = classifier_plan(config)
     actor = ray.remote(ClassifierActor).options(**opts)
-    return [actor.remote(device) for _ in range(n)]
+    return [actor.remote(device, config.backend) for _ in range(n)]
 
 
 @dataclass
@@ -221,11 +224,14 @@ def _face_stage(
     detect_every: int,
     gates,
     landmarks_min_px: float,
+    backend: str,
 ):
     """One FaceStage per worker process and configuration (Ray reuses worker processes)."""
     from fer_stream.lecture import make_face_stage
 
-    return make_face_stage(detector, min_face_px, crop_size, attention, detect_every, gates, landmarks_min_px)
+    return make_face_stage(
+        detector, min_face_px, crop_size, attention, detect_every, gates, landmarks_min_px, backend
+    )
 
 
 @ray.remote(num_cpus=1)
@@ -254,6 +260,7 @@ def _analyze_segment(
         config.gates,
         # identity descriptors need 68 points on every face they describe
         config.identity.min_face_px if config.identity is not None else float("inf"),
+        config.backend,
     )
     tracker = FaceTracker(config.tracker, first_id=k * SEGMENT_ID_STRIDE + 1)
     collector = None

@@ -26,8 +26,9 @@ def field_defaults(cls) -> dict[str, Any]:
 def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
     """What to compute and how to spread it: the fields of ``config.PipelineConfig``, and Ray."""
     from fer_stream.config import IdentityConfig, PipelineConfig
+    from fer_stream.validity import Gates
 
-    d, ident = field_defaults(PipelineConfig), field_defaults(IdentityConfig)
+    d, ident, gates = field_defaults(PipelineConfig), field_defaults(IdentityConfig), field_defaults(Gates)
     p.add_argument(
         "--sample-fps", type=float, default=d["sample_fps"], help="frames analysed per second of video"
     )
@@ -53,6 +54,20 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
         default=ident["threshold"],
         help="largest descriptor distance of one person",
     )
+    for name, what in (("emotion", "an emotion"), ("pose", "head pose and attention"), ("eyes", "eyes open")):
+        p.add_argument(
+            f"--{name}-min-px",
+            type=float,
+            default=gates[f"{name}_min_px"],
+            help=f"smallest face width (px) read for {what}; default from the measured validity curves "
+            "(docs/VALIDITY.md)",
+        )
+    p.add_argument(
+        "--backend",
+        default=d["backend"],
+        choices=["auto", "onnx", "torch"],
+        help="CPU inference: ONNX Runtime (auto when installed) or torch; GPUs use torch",
+    )
     p.add_argument("--batch-size", type=int, default=d["batch_size"], help="face crops per classifier call")
     p.add_argument(
         "--segment-s", type=float, default=d["segment_s"], help="split longer videos into segments"
@@ -72,6 +87,7 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
 def config_from_args(a: argparse.Namespace):
     """The ``config.PipelineConfig`` of parsed :func:`add_analysis_args` options."""
     from fer_stream.config import IdentityConfig, PipelineConfig
+    from fer_stream.validity import Gates
 
     return PipelineConfig(
         sample_fps=a.sample_fps,
@@ -82,4 +98,6 @@ def config_from_args(a: argparse.Namespace):
         batch_size=a.batch_size,
         segment_s=a.segment_s,
         classifiers=a.classifiers,
+        gates=Gates(a.emotion_min_px, a.pose_min_px, a.eyes_min_px),
+        backend=a.backend,
     )
