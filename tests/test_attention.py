@@ -132,15 +132,13 @@ def test_pose_nan_and_empty_rows():
 
 def test_roll_follows_a_real_rotated_face():
     """single_face.jpg turned 20 degrees counter-clockwise on screen: roll drops by ~20 (right eye rises)."""
-    dlib = pytest.importorskip("dlib", reason="dlib (dlib-bin) is not installed")
-    from fer_stream.faces.landmarks import LandmarkModelError, LandmarkPredictor
+    import dlib
+
+    from fer_stream.faces.landmarks import LandmarkPredictor
     from tests.helpers import shared
 
     rgb = cv2.cvtColor(cv2.imread(str(shared("faces/single_face.jpg"))), cv2.COLOR_BGR2RGB)
-    try:
-        predictor = LandmarkPredictor()
-    except LandmarkModelError as e:
-        pytest.skip(str(e))
+    predictor = LandmarkPredictor()
     r = dlib.get_frontal_face_detector()(rgb, 0)[0]
     box = np.array([[r.left(), r.top(), r.right(), r.bottom()]], np.float32)
     lm = predictor(rgb, box)

@@ -1,13 +1,9 @@
 """The README's first command: the demo lecture, end to end."""
 
-import pytest
-
-pytest.importorskip("skimage", reason="the demo extra (scikit-image) is not installed")
-
-from fer_stream import cli  # noqa: E402
-from fer_stream.demo import make_demo_clip  # noqa: E402
-from fer_stream.labels import FER2013_LABELS  # noqa: E402
-from fer_stream.video import probe  # noqa: E402
+from fer_stream import cli
+from fer_stream.demo import make_demo_clip
+from fer_stream.labels import FER2013_LABELS
+from fer_stream.video import probe
 
 
 def test_demo_clip_is_a_real_720p_video(tmp_path):

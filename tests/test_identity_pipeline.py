@@ -16,19 +16,17 @@ from pathlib import Path
 
 import av
 import cv2
+import duckdb
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray", reason="the pipeline needs ray: pip install 'ray[default]'")
-duckdb = pytest.importorskip("duckdb", reason="the report check uses duckdb")
-
-from fer_stream import pipeline, records, reports  # noqa: E402
-from fer_stream.cli import main as cli  # noqa: E402
-from fer_stream.config import IdentityConfig, ModelInfo, PipelineConfig, config_hash  # noqa: E402
-from fer_stream.identity import store  # noqa: E402
-from fer_stream.labels import FER2013_LABELS  # noqa: E402
-from fer_stream.models import build, checkpoint  # noqa: E402
-from tests.helpers import shared  # noqa: E402
+from fer_stream import pipeline, records, reports
+from fer_stream.cli import main as cli
+from fer_stream.config import IdentityConfig, ModelInfo, PipelineConfig, config_hash
+from fer_stream.identity import store
+from fer_stream.labels import FER2013_LABELS
+from fer_stream.models import build, checkpoint
+from tests.helpers import shared
 
 SEATS = """{"room": "test", "units": "normalized", "seats": [
   {"student_id": "seat-left", "rect": [0.30, 0.10, 0.52, 0.60]},
@@ -58,7 +56,7 @@ def photo(rel: str, w: int, h: int) -> np.ndarray:
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
+def run(tmp_path_factory, local_ray):
     """Enrol, then analyse the five clips in one run with identity on. Returns the output folder."""
     tmp = tmp_path_factory.mktemp("identity")
     both = photo("test/obama_and_biden.jpg", 800, 572)  # Biden left, Obama right, a child bottom right
@@ -85,11 +83,7 @@ def run(tmp_path_factory):
         checkpoint.make_meta(FER2013_LABELS, 0.5, 0.25, version="smoke"),
     )
     config = PipelineConfig(weights=str(weights), sample_fps=2.0, identity=IdentityConfig())
-    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 << 20)
-    try:
-        summary = pipeline.run([tmp / "in"], out, config, progress=False)
-    finally:
-        ray.shutdown()
+    summary = pipeline.run([tmp / "in"], out, config, progress=False)
     assert summary.exit_code == 0 and summary.count("done") == 5, summary.describe()
     return out
 

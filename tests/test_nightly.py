@@ -1,6 +1,7 @@
 """Nightly runs (fer_stream.nightly, `fer-stream nightly`) and deploy/: the lock and the run record
-around every run (nightly and forget), the inbox scan, a scripted inbox over two nights, retries and quarantine, a model change, kill -9 and a rerun, two
-runs at once, and the systemd service's command line run as written."""
+around every run (nightly and forget), the inbox scan, a scripted inbox over two nights, retries
+and quarantine, a model change, kill -9 and a rerun, two runs at once, and the systemd service's
+command line run as written."""
 
 import json
 import os
@@ -646,7 +647,7 @@ def test_nightly_and_forget_run_under_one_helper_and_write_the_same_record_keys(
     assert {r["lock"]["file"] for r in recs.values()} == {str(out.resolve() / layout.LOCK_FILE)}
 
 
-@pytest.mark.slow
+@pytest.mark.cluster
 def test_the_ray_cluster_variant_submits_a_night_to_a_real_head(clips, weights, tmp_path):
     """deploy/ray-nightly-submit.sh against `ray start --head` (tests.helpers.ray_head: token auth,
     free ports, its own temp dir and process group)."""

@@ -18,19 +18,14 @@ import av
 import numpy as np
 import pyarrow.compute as pc
 import pytest
+import ray
 
-ray = pytest.importorskip("ray", reason="the pipeline needs ray: pip install 'ray[default]'")
-
-from fer_stream import (  # noqa: E402
-    inputs,  # noqa: E402
-    pipeline,
-    records,
-)
-from fer_stream.cli import analyze as job  # noqa: E402  (jobs/analyze_lectures.py is its shim)
-from fer_stream.config import ModelInfo, PipelineConfig, config_hash  # noqa: E402
-from fer_stream.labels import FER2013_LABELS  # noqa: E402
-from fer_stream.models import build, checkpoint  # noqa: E402
-from tests.helpers import ROOT, ray_head, shared  # noqa: E402
+from fer_stream import inputs, pipeline, records
+from fer_stream.cli import analyze as job  # jobs/analyze_lectures.py is its shim
+from fer_stream.config import ModelInfo, PipelineConfig, config_hash
+from fer_stream.labels import FER2013_LABELS
+from fer_stream.models import build, checkpoint
+from tests.helpers import ROOT, ray_head, shared
 
 # --------------------------------------------------------------------------------------------------
 # Helpers and fixtures
@@ -60,13 +55,6 @@ def smoke_weights(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("weights") / "smoke.pt"
     meta = checkpoint.make_meta(FER2013_LABELS, 0.5, 0.25, version="test-smoke")
     return checkpoint.save(path, build("smoke").eval(), meta)
-
-
-@pytest.fixture(scope="module")
-def ray_local():
-    ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 << 20)
-    yield
-    ray.shutdown()
 
 
 @pytest.fixture
@@ -178,8 +166,7 @@ def test_weights_must_have_the_fer2013_labels(tmp_path):
 # Runs on an embedded Ray
 
 
-def test_demo_clip_records_then_rerun_is_a_no_op_and_force_rewrites(ray_local, config, tmp_path):
-    pytest.importorskip("skimage", reason="the demo clip needs scikit-image (the demo extra)")
+def test_demo_clip_records_then_rerun_is_a_no_op_and_force_rewrites(local_ray, config, tmp_path):
     from fer_stream.demo import make_demo_clip
 
     clip = make_demo_clip(tmp_path / "in" / "demo" / "2024-03-05_lecture.mp4", seconds=2.0, fps=10)
@@ -225,9 +212,8 @@ def test_demo_clip_records_then_rerun_is_a_no_op_and_force_rewrites(ray_local, c
     assert [r["status"] for r in video_rows(out)] == ["done", "done"]
 
 
-def test_records_do_not_depend_on_batching(ray_local, config, tmp_path):
+def test_records_do_not_depend_on_batching(local_ray, config, tmp_path):
     """Tiny batches, one in flight: every probability row still belongs to its face row."""
-    pytest.importorskip("skimage", reason="the demo clip needs scikit-image (the demo extra)")
     from fer_stream.demo import make_demo_clip
 
     clip = make_demo_clip(tmp_path / "demo.mp4", seconds=1.0, fps=10)
@@ -240,7 +226,7 @@ def test_records_do_not_depend_on_batching(ray_local, config, tmp_path):
     np.testing.assert_allclose(p(big), p(small), atol=1e-5)
 
 
-def test_single_face_clip_is_one_student(ray_local, config, tmp_path):
+def test_single_face_clip_is_one_student(local_ray, config, tmp_path):
     s = pipeline.run([shared("videos/single_face.mp4")], tmp_path, config, progress=False)
     assert s.exit_code == 0, s.describe()
     faces, frames = records.read(tmp_path, "faces"), records.read(tmp_path, "frames")
@@ -250,7 +236,7 @@ def test_single_face_clip_is_one_student(ray_local, config, tmp_path):
     assert (n > 0).mean() >= 0.6 and n.max() == 1
 
 
-def test_no_face_clip_is_done_with_zero_faces(ray_local, config, tmp_path):
+def test_no_face_clip_is_done_with_zero_faces(local_ray, config, tmp_path):
     s = pipeline.run([shared("videos/no_face.mp4")], tmp_path, config, progress=False)
     (row,) = video_rows(tmp_path)
     assert s.exit_code == 0 and row["status"] == "done" and row["faces"] == 0 and row["students"] == 0
@@ -259,7 +245,7 @@ def test_no_face_clip_is_done_with_zero_faces(ray_local, config, tmp_path):
 
 
 def test_bad_file_fails_typed_the_batch_goes_on_and_the_exit_code_says_so(
-    ray_local, smoke_weights, tmp_path, capsys
+    local_ray, smoke_weights, tmp_path, capsys
 ):
     inp = tmp_path / "in"
     write_clip(inp / "ML101" / "2024-03-05_a.mp4")
@@ -288,7 +274,7 @@ def test_bad_file_fails_typed_the_batch_goes_on_and_the_exit_code_says_so(
     assert job.main([*args[:2], "--output", str(tmp_path / "x"), "--weights", str(tmp_path / "no.pt")]) == 1
 
 
-def test_two_segments_give_the_same_frames_and_students_as_one(ray_local, config, tmp_path):
+def test_two_segments_give_the_same_frames_and_students_as_one(local_ray, config, tmp_path):
     clip = shared("videos/WolfgangLanger_Pexels.mp4")  # 19.7 s
     one = PipelineConfig(weights=config.weights, sample_fps=1.0, segment_s=600)
     two = PipelineConfig(weights=config.weights, sample_fps=1.0, segment_s=10)
@@ -305,7 +291,7 @@ def test_two_segments_give_the_same_frames_and_students_as_one(ray_local, config
     assert len(set(records.read(tmp_path / "two", "faces").column("student_id").to_pylist())) == 1
 
 
-def test_a_run_killed_mid_batch_then_rerun_leaves_each_record_once(ray_local, smoke_weights, tmp_path):
+def test_a_run_killed_mid_batch_then_rerun_leaves_each_record_once(local_ray, smoke_weights, tmp_path):
     inp, out = tmp_path / "in", tmp_path / "out"
     inp.mkdir()
     shutil.copy(shared("videos/single_face.mp4"), inp / "a.mp4")
@@ -357,7 +343,7 @@ def _segment_workers() -> list:
     return found
 
 
-def test_a_killed_video_worker_is_retried_and_the_records_equal_a_clean_run(ray_local, config, tmp_path):
+def test_a_killed_video_worker_is_retried_and_the_records_equal_a_clean_run(local_ray, config, tmp_path):
     clip = shared("videos/WolfgangLanger_Pexels.mp4")
     cfg = dataclasses.replace(config, sample_fps=4.0, detect_every_s=0)  # ~80 frames: time to kill it
     assert pipeline.run([clip], tmp_path / "clean", cfg, progress=False).exit_code == 0
@@ -394,7 +380,7 @@ def test_a_killed_video_worker_is_retried_and_the_records_equal_a_clean_run(ray_
                 assert (x == y).all(), name
 
 
-def test_a_killed_classifier_restarts_and_its_batch_is_retried(ray_local, config):
+def test_a_killed_classifier_restarts_and_its_batch_is_retried(local_ray, config):
     model = ModelInfo.load(config.weights)
     weights = [ray.put(model.blob)]
     (actor,) = pipeline.make_classifiers(config)
@@ -412,9 +398,7 @@ def test_a_killed_classifier_restarts_and_its_batch_is_retried(ray_local, config
         ray.kill(actor)
 
 
-def test_default_weights_end_to_end(ray_local, tmp_path):
-    if not checkpoint.builtin_path("default").exists():
-        pytest.skip("fer_stream/models/weights/default.pt is not trained yet (python -m training.train ...)")
+def test_default_weights_end_to_end(local_ray, tmp_path):
     s = pipeline.run([shared("videos/single_face.mp4")], tmp_path, PipelineConfig(), progress=False)
     assert s.exit_code == 0, s.describe()
     (row,) = video_rows(tmp_path)
@@ -425,7 +409,7 @@ def test_default_weights_end_to_end(ray_local, tmp_path):
 # ray job submit against a real head (its own Ray, token auth as Ray 2.60 enables by default)
 
 
-@pytest.mark.slow
+@pytest.mark.cluster
 def test_job_submit_against_a_real_head(smoke_weights, tmp_path):
     clip = write_clip(tmp_path / "in" / "ML101" / "2024-03-05_a.mp4")
     out = tmp_path / "out"

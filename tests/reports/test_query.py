@@ -394,10 +394,9 @@ def test_cli_as_a_process(data):
 
 
 @pytest.fixture(scope="module")
-def real(tmp_path_factory) -> Path:
+def real(tmp_path_factory, local_ray) -> Path:
     """WolfgangLanger_Pexels.mp4 (19.7 s, one woman, some looking away) at 2 fps, and a file that is no
     video, analysed by the Ray pipeline with the default weights."""
-    ray = pytest.importorskip("ray", reason="the pipeline needs ray")
     from fer_stream import config, pipeline
 
     clip = shared("videos/WolfgangLanger_Pexels.mp4")
@@ -406,14 +405,7 @@ def real(tmp_path_factory) -> Path:
     inp.mkdir(parents=True)
     shutil.copy(clip, inp / "2024-03-05_lecture.mp4")
     (inp / "2024-03-06_notes.mp4").write_text("not a video\n")
-    started = not ray.is_initialized()
-    if started:
-        ray.init(address="local", num_cpus=2, include_dashboard=False, object_store_memory=256 << 20)
-    try:
-        s = pipeline.run([tmp / "in"], tmp / "out", config.PipelineConfig(sample_fps=2.0), progress=False)
-    finally:
-        if started:
-            ray.shutdown()
+    s = pipeline.run([tmp / "in"], tmp / "out", config.PipelineConfig(sample_fps=2.0), progress=False)
     assert [r.status for r in s.results] == ["done", "failed"], s.describe()
     return tmp / "out"
 

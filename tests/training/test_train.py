@@ -3,6 +3,7 @@
 import json
 
 import numpy as np
+import pytest
 
 from fer_stream.labels import CKPLUS_LABELS, FER2013_LABELS
 from fer_stream.models import checkpoint
@@ -10,6 +11,7 @@ from tests.helpers import shared, synthetic_faces, write_parquet
 from training import ckplus_cv, evaluate, train
 
 
+@pytest.mark.slow
 def test_smoke_training_loss_falls_and_weights_describe_themselves(tmp_path):
     imgs, labs = synthetic_faces(40, FER2013_LABELS, seed=0)
     vimgs, vlabs = synthetic_faces(8, FER2013_LABELS, seed=1)
@@ -31,6 +33,7 @@ def test_smoke_training_loss_falls_and_weights_describe_themselves(tmp_path):
     assert r["epochs"] == s["epochs"]  # nothing left to do: all epochs were done
 
 
+@pytest.mark.slow
 def test_smoke_training_on_real_fer2013(tmp_path):
     data = shared("fer2013/train.parquet").parent
     s = train.main(["--smoke", "--data", str(data), "--out", str(tmp_path), "--threads", "2"])
@@ -50,6 +53,7 @@ def test_evaluate_maps_labels_and_counts_skipped(tmp_path):
     json.dumps(res)
 
 
+@pytest.mark.slow
 def test_default_model_accuracy_on_fer2013_val():
     # Bar: 3 points under the shipped default's measured val accuracy (docs/RESULTS.md),
     # well above chance (25 % majority class): catches a broken preprocessing path.
@@ -60,6 +64,7 @@ def test_default_model_accuracy_on_fer2013_val():
     assert res["accuracy"] > 0.55
 
 
+@pytest.mark.slow
 def test_ckplus_cv_runs_one_fold_from_default(tmp_path):
     data = shared("ckplus/ckplus48.parquet")
     out = tmp_path / "ck.pt"
