@@ -425,6 +425,51 @@ def plots(res: dict, folder: Path) -> list[Path]:
     return written
 
 
+def markdown(res: dict) -> str:
+    """The curves as Markdown tables (docs/VALIDITY.md quotes them)."""
+    out = []
+    for name, c in res["emotion"].items():
+        sizes = sorted(c["size"], key=float)
+        out.append(f"**{name}**, by face crop side (px):\n")
+        out.append("| px | " + " | ".join(str(s) for s in sizes) + " |")
+        out.append("|---|" + "---|" * len(sizes))
+        for key in ("accuracy", "macro_f1", "share_tv", "sad_share"):
+            out.append(f"| {key} | " + " | ".join(f"{c['size'][s][key]:.3f}" for s in sizes) + " |")
+        out.append(f"\n(n = {c['size'][sizes[0]]['n']} faces per point)\n")
+        for kind, label in (
+            ("blur", "blur sigma (px), at full size"),
+            ("jpeg", "JPEG quality, at full size"),
+        ):
+            xs = sorted(c[kind], key=float)
+            out.append(f"| {label} | " + " | ".join(str(x) for x in xs) + " |")
+            out.append("|---|" + "---|" * len(xs))
+            out.append("| accuracy | " + " | ".join(f"{c[kind][x]['accuracy']:.3f}" for x in xs) + " |")
+            out.append("")
+    pose = res["pose"]["size"]
+    sizes = sorted(pose, key=float)
+    out.append(
+        f"**Head pose, eyes, attentive** vs face box width ({res['pose']['faces']} reference faces):\n"
+    )
+    out.append("| px | " + " | ".join(str(s) for s in sizes) + " |")
+    out.append("|---|" + "---|" * len(sizes))
+    keys = (
+        "n", "recall", "yaw_median", "yaw_p90", "pitch_median", "pitch_p90", "n5", "yaw5_p90",
+        "pitch5_p90", "ear_median", "ear_p90", "attentive_pose_agreement", "attentive5_pose_agreement",
+        "attentive_agreement",
+    )  # fmt: skip
+    for key in keys:
+        vals = [pose[s].get(key) for s in sizes]
+        out.append(f"| {key} | " + " | ".join("-" if v is None else f"{v:g}" for v in vals) + " |")
+    g = res["derived_gates"]
+    out.append("")
+    out.append(
+        f"Derived gates (box px): emotion {g['emotion_min_px']} (crop {g['emotion_crop_px']} px / "
+        f"crop-to-box {g['crop_side_over_box']}), pose {g['pose_min_px']} (68-point pose alone: "
+        f"{g['pose68_min_px']}), eyes {g['eyes_min_px']}."
+    )
+    return "\n".join(out) + "\n"
+
+
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--quick", action="store_true", help="a few hundred faces, a few sizes (CI)")
@@ -469,6 +514,8 @@ def main(argv=None) -> dict:
     if a.json:
         Path(a.json).parent.mkdir(parents=True, exist_ok=True)
         Path(a.json).write_text(text + "\n")
+    if a.json:
+        Path(a.json).with_suffix(".md").write_text(markdown(res))
     print(json.dumps(res["derived_gates"], indent=1))
     return res
 
