@@ -24,10 +24,26 @@ import numpy as np
 import torch
 
 from fer_stream.labels import CKPLUS_LABELS
-from fer_stream.models import checkpoint
-from fer_stream.models.sepres import ArchConfig, SepResNet
+from fer_stream.models import checkpoint, registry
 from training import data as D
 from training.train import Hyper, fit, per_class_accuracy, predict, to_tensor, transfer
+
+
+def load_ckplus(path) -> tuple[D.FaceSet, np.ndarray]:
+    """CK+ faces of the seven CK+ labels and their class index in ``CKPLUS_LABELS`` order.
+
+    CK+48 has no neutral: its 7 classes are CK+'s own (anger, contempt, disgust, fear, happy,
+    sadness, surprise); anything else in the file is dropped.
+    """
+    ds = D.load(path, "train")
+    ds = ds.take(np.array([lab in CKPLUS_LABELS for lab in ds.labels], bool))
+    return ds, np.array([CKPLUS_LABELS.index(lab) for lab in ds.labels])
+
+
+def folds_of(subjects: np.ndarray, k: int = 10, seed: int = 0) -> np.ndarray:
+    """The subject-independent folds of every CK+ number here (``training.table1`` uses them too):
+    fold index per image, whole subjects per fold (``training.data.subject_folds``)."""
+    return D.subject_folds(subjects, k, seed)
 
 
 def finetune_hyper(a) -> Hyper:
@@ -69,20 +85,17 @@ def main(argv=None) -> dict:
     t0 = time.time()
 
     init = checkpoint.load(a.init)
-    ds = D.load(a.data, "train")
+    ds, y = load_ckplus(a.data)
     labels = CKPLUS_LABELS
-    keep = np.array([lab in labels for lab in ds.labels], bool)
-    ds = ds.take(keep)
-    y = np.array([labels.index(lab) for lab in ds.labels])
     # Normalise as the pretrained network expects (its stem BN statistics were learned so).
     mean, std = init.meta["normalize"]["mean"], init.meta["normalize"]["std"]
     x = to_tensor(ds.images, mean, std)
-    folds = D.subject_folds(ds.subjects, a.folds, a.seed)
+    folds = folds_of(ds.subjects, a.folds, a.seed)
     hp = finetune_hyper(a)
 
-    def fresh() -> SepResNet:
-        cfg = ArchConfig.from_dict({**init.arch.to_dict(), "num_classes": len(labels)})
-        model = SepResNet(cfg)
+    def fresh():
+        # Any architecture of the registry: the init's own, with CK+'s seven outputs.
+        model = registry.from_config(registry.with_classes(init.arch, len(labels)))
         transfer(model, init, labels)
         return model
 

@@ -1,6 +1,6 @@
 """`fer-stream enroll`: a course's roster photos (and/or seat map) into the identity store.
 
-Thin glue over ``fer_stream.identity``; registered through ``fer_stream.cli.COMMAND_MODULES``.
+Thin glue over ``fer_stream.identity``; listed in ``fer_stream.cli.COMMANDS``.
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 A weights file is ``torch.save`` of a plain dict::
 
     {"format": "fer_stream.weights/1",
-     "arch": ArchConfig.to_dict(),            # rebuilds the network
+     "arch": config.to_dict(),                # rebuilds the network (registry.config_from_dict)
      "state_dict": {...},                     # float16 on disk for shipped models
      "meta": {"labels": [...],                # output order of the logits
               "input_size": 48, "grayscale": True,
@@ -23,7 +23,7 @@ from typing import Any
 
 import torch
 
-from fer_stream.models.sepres import ArchConfig, SepResNet
+from fer_stream.models import registry
 
 FORMAT = "fer_stream.weights/1"
 
@@ -37,7 +37,7 @@ class WeightsError(ValueError):
 
 @dataclass(frozen=True)
 class Weights:
-    arch: ArchConfig
+    arch: registry.Config
     state_dict: dict[str, torch.Tensor]
     meta: dict[str, Any] = field(default_factory=dict)
 
@@ -49,9 +49,9 @@ class Weights:
     def version(self) -> str:
         return str(self.meta.get("version", self.arch.name))
 
-    def build(self) -> SepResNet:
+    def build(self) -> torch.nn.Module:
         """The network in float32 with these weights loaded, in eval mode."""
-        model = SepResNet(self.arch)
+        model = registry.from_config(self.arch)
         model.load_state_dict({k: v.float() for k, v in self.state_dict.items()})
         return model.eval()
 
@@ -66,7 +66,7 @@ def make_meta(labels, mean: float, std: float, input_size: int = 48, **extra) ->
     }
 
 
-def save(path: str | Path, model: SepResNet, meta: dict[str, Any], half: bool = False) -> Path:
+def save(path: str | Path, model: torch.nn.Module, meta: dict[str, Any], half: bool = False) -> Path:
     """Write a self-describing weights file (``half=True``: float16 tensors, for shipping)."""
     sd = {
         k: (v.detach().cpu().half() if half and v.is_floating_point() else v.detach().cpu())
@@ -100,4 +100,4 @@ def load(name_or_path: str | Path) -> Weights:
     if not isinstance(obj, dict) or obj.get("format") != FORMAT:
         raise WeightsError(f"{path} is not a fer_stream weights file (format {FORMAT})")
     # Training checkpoints keep the model under "model"; weights files under "state_dict".
-    return Weights(ArchConfig.from_dict(obj["arch"]), obj["state_dict"], obj["meta"])
+    return Weights(registry.config_from_dict(obj["arch"]), obj["state_dict"], obj["meta"])
