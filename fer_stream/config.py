@@ -69,8 +69,8 @@ class PipelineConfig:
         detector, min_face_px: face detector (``fer_stream.faces.detect.make_detector``) and the
             smallest face it looks for, pixels.
         detect_every_s: seconds between full detections; the sampled frames between re-find the
-            faces near the previous ones (``FaceStage(detect_every=...)``, ~5x cheaper at 720p with
-            17 faces). 0: full detection on every sampled frame (needed for the ``hog`` detector).
+            faces near the previous ones (``FaceStage(detect_every=...)``; cost: docs/BENCHMARKS.md).
+            0: full detection on every sampled frame (needed for the ``hog`` detector).
         tracker, students, attention: parameters of tracking, student keys and attention.
         gates: smallest face widths at which emotion, head pose and eyes are reported
             (``fer_stream.validity``; derived from measured curves, docs/VALIDITY.md).

@@ -83,7 +83,7 @@ class FaceStage:
         attention_cfg: thresholds of the attention score.
         detect_every: run the full detector on one sampled frame in this many; on the others,
             re-find the faces near those of the previous frame and of the last full detection
-            (``detector.refine``: MTCNN's R- and O-Net on a few windows per face, ~20x cheaper than
+            (``detector.refine``: MTCNN's R- and O-Net on a few windows per face, far cheaper than
             its pyramid). Classroom cameras are fixed and students mostly stay in their seats, so
             this loses little: a face that turns away is dropped at once as in a full detection, and
             a face that appears (or comes back after longer than one frame) is found at the next full

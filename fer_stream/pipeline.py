@@ -431,11 +431,9 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> bool:
 def embedded_cpus() -> int:
     """Logical CPUs of an embedded Ray: the cores, plus one for the CPU classifier actor.
 
-    The classifier waits for crops much of the time (on a 2-core machine it is busy ~40% of the
-    run), so reserving a whole core for it would leave that core idle as often; one more logical CPU
-    lets a video worker run on every core while the classifier shares them. Measured on the 2-core
-    machine, 600 s of 720p with 17 faces: 6.2x realtime with 3 logical CPUs (2 video workers) vs 4.9x
-    with 2 (1 worker), docs/BENCHMARKS.md.
+    The classifier waits for crops much of the time, so reserving a whole core for it would leave
+    that core idle as often; one more logical CPU lets a video worker run on every core while the
+    classifier shares them (measured: docs/BENCHMARKS.md, 1 vs 2 workers).
     """
     from fer_stream.classify import default_threads  # the cores this process may use
 

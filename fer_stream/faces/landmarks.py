@@ -66,7 +66,7 @@ class LandmarkPredictor:
     """dlib's 68-point shape predictor (Kazemi & Sullivan 2014, trained on iBUG 300-W).
 
     A stateful stage: the model loads once in ``__init__``; each call handles one image's boxes.
-    dlib predicts one box at a time (about 1 ms per face on one CPU core, see ``bench/landmarks.py``);
+    dlib predicts one box at a time (cost per face: docs/BENCHMARKS.md, ``bench/landmarks.py``);
     the loop lives here so callers pass whole frames.
 
     Args:

@@ -357,7 +357,7 @@ class MTCNN:
         for s in self.scales(h, w):
             hs, ws = math.ceil(h * s), math.ceil(w * s)
             # Area-resize each level from the previous one (cost shrinks with the level). cv2 on uint8
-            # is ~5x faster than torch on CPU, and a level costs little to upload to a GPU.
+            # is faster than torch on CPU, and a level costs little to upload to a GPU.
             level = np.stack([cv2.resize(f, (ws, hs), interpolation=cv2.INTER_AREA) for f in level])
             out = self.pnet(self._to_tensor(level))
             fi, yi, xi = torch.nonzero(out["prob"] > self.thresholds[0], as_tuple=True)
@@ -477,7 +477,7 @@ def crop_resize(
 ) -> torch.Tensor:
     """Bilinear ``size x size`` crops of ``boxes`` (pixels xyxy) from ``frames (B, C, H, W)``.
 
-    One ``grid_sample`` per frame over all of that frame's crops (10x faster on CPU than gathering
+    One ``grid_sample`` per frame over all of that frame's crops (much faster on CPU than gathering
     pixels by index). Samples outside the image read 0 (mid-grey after normalisation), as the
     reference implementation pads. Returns ``(N, C, size, size)``.
     """
