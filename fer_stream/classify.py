@@ -98,7 +98,8 @@ class EmotionClassifier:
         """Returns ``(N, K) float32`` probabilities in ``self.labels`` order; rows sum to 1.
 
         ``batch_size``: crops per forward pass; default 256 on CUDA, 64 on CPU, where a 64-crop
-        pass keeps the activations in cache and runs faster than 256 (docs/BENCHMARKS.md, ``bench/classifier.py``).
+        pass keeps the activations in cache and runs faster than 256 (docs/BENCHMARKS.md,
+        ``bench/classifier.py``).
         """
         batch_size = batch_size or (256 if self.cuda else 64)
         x = self.preprocess(crops)
