@@ -1,0 +1,155 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fer_stream.labels import CKPLUS_LABELS
+from tests.helpers import shared
+from training import ckplus_cv, table1, train
+
+
+def _smoke(tmp_path, *extra):
+    docs = tmp_path / "RESULTS.md"
+    if not docs.exists():
+        docs.write_text(f"# Results\n\nabove\n\n{table1.BEGIN}\nold table\n{table1.END}\n\nbelow\n")
+    argv = ["--smoke", "--work", str(tmp_path / "work"), "--results", str(tmp_path / "t1.jsonl")]
+    return table1.main(argv + ["--docs", str(docs), "--threads", "1", *extra]), docs
+
+
+def _lines(path):
+    return [json.loads(x) for x in path.read_text().splitlines()]
+
+
+@pytest.mark.slow
+def test_smoke_runs_every_model_and_init_then_resumes_without_redoing(tmp_path):
+    s, docs = _smoke(tmp_path, "--only-folds", "1")
+    lines = _lines(tmp_path / "t1.jsonl")
+    folds = [r for r in lines if r["kind"] == "fold"]
+    # smoke (scratch + a FER2013 stand-in) and inception-v4-smoke (scratch: no FER2013 model)
+    assert sorted((r["model"], r["init"]) for r in folds) == [
+        ("inception-v4-smoke", "scratch"),
+        ("smoke", "fer2013"),
+        ("smoke", "scratch"),
+    ]
+    assert {r["model"] for r in lines if r["kind"] == "speed"} == {"smoke", "inception-v4-smoke"}
+    for r in folds:
+        assert np.array(r["confusion"]).sum() == r["n_test"] > 0
+        assert r["n_train"] + r["n_val"] + r["n_test"] == 56
+    assert not any((tmp_path / "work").rglob("*-fold*"))  # epoch checkpoints removed when a fold is done
+
+    # A second run with more folds does only the new ones: one more line per (model, init).
+    s2, _ = _smoke(tmp_path, "--only-folds", "2")
+    lines2 = _lines(tmp_path / "t1.jsonl")
+    assert lines2[: len(lines)] == lines
+    assert len([r for r in lines2 if r["kind"] == "fold"]) == 6
+    assert len([r for r in lines2 if r["kind"] == "speed"]) == 2  # measured once per model
+    assert {r["folds_done"] for r in s2["rows"]} == {2} and s2["protocol_id"] == s["protocol_id"]
+    # And a third changes nothing.
+    _smoke(tmp_path, "--only-folds", "2")
+    assert _lines(tmp_path / "t1.jsonl") == lines2
+
+    text = docs.read_text()
+    assert text.startswith("# Results\n\nabove\n\n") and text.endswith("\n\nbelow\n")
+    assert "old table" not in text and text.count(table1.BEGIN) == 1
+    assert "| `smoke` | scratch | 2/4 (partial) |" in text
+    assert "| `inception-v4-smoke` | scratch | 2/4 (partial) |" in text
+    assert "95.1 %" in text  # the paper's reported number stays beside ours
+
+
+@pytest.mark.slow
+def test_budget_stops_between_folds_and_the_order_option(tmp_path):
+    s, _ = _smoke(tmp_path, "--budget-s", "0.001", "--order", "fold")
+    assert s["stopped"] and s["rows"] == []  # the budget was spent before the first fold
+    s, _ = _smoke(tmp_path, "--order", "fold", "--models", "smoke", "--inits", "scratch")
+    folds = [r["fold"] for r in _lines(tmp_path / "t1.jsonl") if r["kind"] == "fold"]
+    assert folds == [0, 1] and s["stopped"] is None
+
+
+def test_a_killed_fold_continues_from_its_last_epoch(tmp_path, capsys):
+    # The epoch checkpoint of a fold in progress (as a kill leaves it) is resumed, then removed.
+    ds = table1.synthetic_ckplus()
+    y = np.array([CKPLUS_LABELS.index(x) for x in ds.labels])
+    folds = ckplus_cv.folds_of(ds.subjects, 4, 0)
+    hp = train.Hyper(epochs=2, batch_size=8, patience=5, warmup_epochs=0.5)
+    work = tmp_path / "work"
+    fold_dir = work / "smoke-scratch-fold0"
+    fold_dir.mkdir(parents=True)
+    tr = ~np.isin(folds, [0, 1])
+    x = train.to_tensor(ds.images, 0.45, 0.2)
+    torch.manual_seed(0)
+    one_epoch = train.Hyper(**{**hp.__dict__, "epochs": 1})
+    model = table1.new_model("smoke", None, hp.seed)
+    train.fit(model, x[tr], y[tr], x[folds == 1], y[folds == 1], one_epoch, "cpu", out=fold_dir, quiet=True)
+    assert (fold_dir / "last.pt").is_file()
+    res = table1.run_fold("smoke", "scratch", None, ds.images, y, folds, 0, hp, "cpu", work, True)
+    assert "resumed from" in capsys.readouterr().err
+    assert res["epochs_run"] == 2 and not fold_dir.exists()
+
+
+def test_summary_is_mean_std_pooled_and_recall():
+    def rec(fold, conf, model="m", pid="p"):
+        conf = np.array(conf)
+        return {
+            "kind": "fold",
+            "model": model,
+            "init": "scratch",
+            "fold": fold,
+            "protocol_id": pid,
+            "accuracy": float(np.trace(conf) / conf.sum()),
+            "confusion": conf.tolist(),
+            "params": 10,
+            "macs": 20,
+        }
+
+    k = len(CKPLUS_LABELS)
+    a = np.zeros((k, k), int)
+    a[0, 0], a[1, 1] = 3, 1  # fold 0: 4 of 4 right
+    b = np.zeros((k, k), int)
+    b[0, 0], b[0, 2], b[1, 1], b[2, 2] = 1, 3, 1, 1  # fold 1: 3 of 6 right
+    records = [rec(0, a), rec(1, b), rec(1, b), rec(0, a, pid="other")]  # a duplicate, another protocol
+    records.append({"kind": "speed", "model": "m", "faces_per_s": 12.5, "threads": 2})
+    (row,) = table1.summarise(records, "p", 10)
+    assert row["folds_done"] == 2 and row["folds"] == 10
+    assert row["mean"] == pytest.approx(0.75) and row["std"] == pytest.approx(0.25)
+    assert row["pooled"] == pytest.approx(7 / 10)
+    assert row["recall"]["angry"] == pytest.approx(4 / 7) and row["recall"]["contempt"] == 1.0
+    assert row["recall"]["happy"] is None  # no test image of that class yet
+    assert row["faces_per_s"] == 12.5
+    md = table1.markdown([row], {"labels": list(CKPLUS_LABELS), **_proto()}, "p", "r.jsonl")
+    assert "| `m` | scratch | 2/10 (partial) | **75.0 ± 25.0 %** | 70.0 % | 57.1 | 100.0 |" in md
+
+
+def _proto():
+    hp = train.Hyper(epochs=40, batch_size=32, patience=10)
+    return {"n_images": 837, "folds": 10, "fold_seed": 0, "hyper": {"scratch": hp.__dict__}}
+
+
+def test_results_file_survives_a_torn_last_line(tmp_path):
+    path = tmp_path / "r.jsonl"
+    table1.append_result(path, {"kind": "speed", "model": "a"})
+    with open(path, "a") as f:
+        f.write('{"kind": "fold", "mod')  # a kill in the middle of a write
+    assert table1.read_results(path) == [{"kind": "speed", "model": "a"}]
+    assert table1.read_results(tmp_path / "missing.jsonl") == []
+
+
+def test_markers_are_added_when_missing(tmp_path):
+    path = tmp_path / "new.md"
+    table1.write_between_markers(path, "one")
+    table1.write_between_markers(path, "two")
+    assert path.read_text() == f"{table1.BEGIN}\ntwo\n{table1.END}\n"
+
+
+def test_real_ckplus_folds_are_ckplus_cvs_and_subject_independent():
+    ds, y = ckplus_cv.load_ckplus(shared("ckplus/ckplus48.parquet"))
+    assert len(y) == 837 and set(y) == set(range(7))  # CK+'s seven labels, no neutral
+    folds = ckplus_cv.folds_of(ds.subjects, 10, 0)
+    from training import data as D
+
+    np.testing.assert_array_equal(folds, D.subject_folds(ds.subjects, 10, 0))
+    subjects = ds.subjects.astype(str)
+    for f in range(10):
+        test, val = set(subjects[folds == f]), set(subjects[folds == (f + 1) % 10])
+        rest = set(subjects[(folds != f) & (folds != (f + 1) % 10)])
+        assert not (test & val) and not (test & rest) and not (val & rest)
