@@ -37,6 +37,7 @@ from pathlib import Path
 
 import numpy as np
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from fer_stream import inputs as inputs_
 from fer_stream import records
@@ -45,6 +46,7 @@ from fer_stream.config import PIPELINE_VERSION, ModelInfo, PipelineConfig, confi
 from fer_stream.faces.track import FaceTracker, TrackSummary, assign_students
 from fer_stream.inputs import Lecture, content_hash
 from fer_stream.labels import FER2013_LABELS
+from fer_stream.ops import claims as claims_
 from fer_stream.ops import runlog
 
 SEGMENT_ID_STRIDE = 1_000_000  # segment k's tracks get ids k * stride + 1, ...: unique across segments
@@ -131,6 +133,15 @@ class ClassifierActor:
         probs = self.clf.predict(np.array(crops))  # a writable copy of the read-only shared array
         return probs, time.perf_counter() - t0
 
+    def ready(self) -> dict:
+        """The actor is placed and can use its device: ``{node_id, device, pid}``. Raises
+        :class:`PlacementError` on a node that offers Ray a GPU its torch cannot use."""
+        problem = device_problem(self.device)
+        node = ray.get_runtime_context().get_node_id()
+        if problem:
+            raise PlacementError(f"classifier actor on node {node[:8]}: {problem}")
+        return {"node_id": node, "device": self.device, "pid": os.getpid()}
+
     def info(self) -> dict:
         """Device, process id, torch threads, model loaded: for tests and debugging."""
         import torch
@@ -161,30 +172,126 @@ class _Progress:
 
 # Share of a CPU-only cluster's CPUs that classifier actors get when their number is not given.
 CPU_CLASSIFIER_SHARE = 0.35
+# A custom resource that places the classifier actors on CPU-only clusters: nodes started with
+# `ray start --resources '{"classifier": N}'` host up to N of them, and no other node hosts any.
+CLASSIFIER_RESOURCE = "classifier"
+# Seconds a run waits for a node that could host the classifier pool, once the alive nodes cannot
+# (a GPU or classifier node was lost), before it stops with PlacementError.
+PLACEMENT_WAIT_S = 60.0
+
+
+class PlacementError(ValueError):
+    """The classifier actors or the video workers cannot be placed on this cluster's nodes."""
 
 
 def classifier_plan(config: PipelineConfig) -> tuple[int, str, dict, int]:
     """How many classifier actors, on which device, with which Ray options, and how many video
-    workers (1-CPU segment tasks) the cluster's CPUs then leave room for."""
+    workers (1-CPU segment tasks) the cluster's CPUs then leave room for.
+
+    The actors follow the hardware: one per GPU (``num_gpus=1``) on a cluster with GPUs; else on
+    the nodes that offer the ``classifier`` resource, one per unit; else a share of the CPUs. Raises
+    :class:`PlacementError` for a request the cluster's totals cannot hold (``placement_problem``
+    checks it node by node).
+    """
     resources = ray.cluster_resources()
     gpus, cpus = int(resources.get("GPU", 0)), resources.get("CPU", 0)
-    opts: dict = {"max_restarts": 3, "max_task_retries": 3}
+    units = int(resources.get(CLASSIFIER_RESOURCE, 0))
+    # SPREAD: a pool of several actors lands on several nodes, so losing one node loses one actor.
+    # max_task_retries=-1: a call is retried until the actor is back (bounded by max_restarts), not
+    # 3 times: calls to an actor whose node just died fail fast ("actor unavailable") until the
+    # cluster has noticed and restarted it elsewhere, and 3 such retries were used up before that.
+    opts: dict = {"max_restarts": 3, "max_task_retries": -1, "scheduling_strategy": "SPREAD"}
     if gpus:
         n, device = config.classifiers or gpus, "cuda"
+        if n > gpus:
+            raise PlacementError(
+                f"--classifiers {n}: each classifier actor needs a GPU of its own, the cluster has {gpus}"
+            )
         opts.update(num_gpus=1, num_cpus=1)
+    elif units:
+        n, device = config.classifiers or units, "cpu"
+        if n > units:
+            raise PlacementError(
+                f"--classifiers {n}: the nodes offer the {CLASSIFIER_RESOURCE!r} resource for {units} "
+                "classifier actor(s)"
+            )
+        opts.update(num_cpus=config.classifier_cpus, resources={CLASSIFIER_RESOURCE: 1})
     else:
         # Without GPUs the classifier needs about a third of the CPU time (bench/matrix.py: 0.065
         # CPU-s of classifier per 0.122 CPU-s of video work per second of lecture): one actor per
         # ~3 CPUs, so a 16-core node is not held up by a single classifier.
         auto = max(1, round(cpus * CPU_CLASSIFIER_SHARE / config.classifier_cpus))
         n, device = config.classifiers or auto, "cpu"
-        if cpus - n * config.classifier_cpus < 1:
-            raise ValueError(
-                f"{n} classifier(s) x {config.classifier_cpus:g} CPUs leave no CPU for the video "
-                f"workers of a {cpus:g}-CPU cluster"
-            )
         opts.update(num_cpus=config.classifier_cpus)
+    if cpus - n * opts["num_cpus"] < 1:
+        raise PlacementError(
+            f"{n} classifier(s) x {opts['num_cpus']:g} CPUs leave no CPU for the video "
+            f"workers of a {cpus:g}-CPU cluster"
+        )
     return n, device, opts, max(1, int(cpus - n * opts["num_cpus"]))
+
+
+def actor_needs(opts: dict) -> dict[str, float]:
+    """The resources one classifier actor holds, from its Ray options."""
+    need = {"CPU": float(opts.get("num_cpus", 1)), "GPU": float(opts.get("num_gpus", 0))}
+    need.update(opts.get("resources", {}))
+    return {k: v for k, v in need.items() if v > 0}
+
+
+def placement_problem(n: int, need: dict[str, float], nodes: list[dict]) -> str | None:
+    """Why ``n`` actors holding ``need`` each, plus one 1-CPU video worker, cannot all be placed on
+    ``nodes`` (``{"name": ..., "resources": {...}}``, their total resources), or ``None``.
+
+    Each actor must fit on one node; actors are packed greedily, the roomiest node first. This
+    looks at totals, not at what other jobs hold now: a busy cluster makes a run wait, an
+    impossible request makes it fail.
+    """
+    left = [dict(node["resources"]) for node in nodes]  # what each node has once actors are placed
+    placed = 0
+    for res in sorted(left, key=lambda r: -min(r.get(k, 0) / q for k, q in need.items())):
+        while placed < n and all(res.get(k, 0) >= q - 1e-9 for k, q in need.items()):
+            for k, q in need.items():
+                res[k] -= q
+            placed += 1
+    shape = ", ".join(f"{k} {q:g}" for k, q in need.items())
+    keys = sorted(set(need) | {"CPU"})
+    have = "; ".join(
+        node["name"] + ": " + ", ".join(f"{k} {node['resources'].get(k, 0):g}" for k in keys)
+        for node in nodes
+    )
+    if placed < n:
+        return f"{n} classifier actor(s) need {shape} each; the alive nodes can hold {placed} ({have})"
+    if not any(res.get("CPU", 0) >= 1 for res in left):
+        return f"{n} classifier actor(s) ({shape} each) leave no node a CPU for a video worker ({have})"
+    return None
+
+
+def alive_nodes() -> list[dict]:
+    """The cluster's alive nodes: ``{"id", "name": "<ip> (<id[:8]>)", "resources": totals}``."""
+    return [
+        {
+            "id": n["NodeID"],
+            "name": f"{n['NodeManagerAddress']} ({n['NodeID'][:8]})",
+            "resources": n["Resources"],
+        }
+        for n in ray.nodes()
+        if n["Alive"]
+    ]
+
+
+def device_problem(device: str) -> str | None:
+    """Why this process cannot run the classifier on ``device``, or ``None``: a node that offers Ray
+    GPUs (``ray start --num-gpus``) must have a CUDA build of torch that sees one."""
+    if device != "cuda":
+        return None
+    import torch
+
+    if not torch.cuda.is_available():
+        return (
+            f"Ray gave it a GPU but torch {torch.__version__} here sees none (CPU build, or no driver): "
+            "install a CUDA build of torch on GPU nodes, or start this node without --num-gpus"
+        )
+    return None
 
 
 def make_classifiers(config: PipelineConfig) -> list:
@@ -213,6 +320,7 @@ class SegmentResult:
     # {track_id: (k, 128) float32} face descriptors (identity on); they go to the identity store only
     descriptors: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     descriptor_s: float = 0.0  # part of analyze_s spent computing them
+    node_id: str = ""  # the Ray node that ran the segment (the last attempt, after a retry)
 
 
 @lru_cache(maxsize=2)
@@ -234,7 +342,7 @@ def _face_stage(
     )
 
 
-@ray.remote(num_cpus=1)
+@ray.remote(num_cpus=1, scheduling_strategy="SPREAD")  # a lecture's segments over the nodes
 def _analyze_segment(
     path: str,
     k: int,
@@ -344,7 +452,55 @@ def _analyze_segment(
         classify_s,
         collector.descriptors() if collector is not None else {},
         collector.seconds if collector is not None else 0.0,
+        ray.get_runtime_context().get_node_id(),
     )
+
+
+# --------------------------------------------------------------------------------------------------
+# Inputs every node can read
+
+
+class InputsNotShared(FileNotFoundError):
+    """A worker node cannot read input videos at the paths the driver sees."""
+
+
+@ray.remote(num_cpus=0, max_retries=0)
+def _unreadable(paths: list[str]) -> list[str]:
+    """The ``paths`` this node cannot open for reading."""
+    return [p for p in paths if not os.access(p, os.R_OK)]
+
+
+def check_inputs_reachable(paths: Sequence[str], timeout_s: float = 120.0) -> None:
+    """Raise :class:`InputsNotShared`, before any work, when a node that runs video work (one CPU or
+    more) cannot read some of ``paths``: workers open the videos by the driver's path, so a folder on
+    the submitting machine's disk fails every video there. One small task per node, pinned to it;
+    nothing to do on a single machine (the driver's own node read the inputs already)."""
+    here = ray.get_runtime_context().get_node_id()
+    nodes = [n for n in alive_nodes() if n["id"] != here and n["resources"].get("CPU", 0) >= 1]
+    if not nodes or not paths:
+        return
+    paths = list(paths)
+    refs = {}
+    for n in nodes:
+        pinned = NodeAffinitySchedulingStrategy(n["id"], soft=False)
+        refs[_unreadable.options(scheduling_strategy=pinned).remote(paths)] = n
+    ready, _ = ray.wait(list(refs), num_returns=len(refs), timeout=timeout_s)
+    problems = []
+    for ref in ready:
+        try:
+            bad = ray.get(ref)
+        except ray.exceptions.RayError:  # the node went away meanwhile: it will run nothing either
+            continue
+        if bad:
+            problems.append(
+                f"node {refs[ref]['name']} cannot read {len(bad)} of the {len(paths)} inputs, e.g. {bad[0]}"
+            )
+    if problems:
+        raise InputsNotShared(
+            "; ".join(problems) + ". Every node opens the videos at the path the driver sees: put them on "
+            "storage that the head and every worker mount at the same path (an NFS or SMB share, "
+            "docs/PIPELINE.md, 'Shared storage') and give --input on that mount. Nothing was analysed."
+        )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -365,12 +521,15 @@ class VideoResult:
     students: int = 0
     wall_s: float = 0.0
     reason: str = ""
+    segment_nodes: list[str] = field(default_factory=list)  # Ray node id that ran each segment
 
 
 @dataclass
 class RunSummary:
     """A run's outcome. ``exit_code``: 0 every video done or skipped, 3 the run finished but some
-    videos failed, 1 aborted by the first failure (``strict``)."""
+    videos failed, 1 aborted: by the first failure (``strict``), or stopped by ``error`` (the
+    classifier actors could no longer be placed: a node was lost); the videos done so far are kept.
+    """
 
     run_id: str
     output: str
@@ -380,6 +539,14 @@ class RunSummary:
     results: list[VideoResult]
     wall_s: float
     aborted: bool = False
+    error: str | None = None  # why the run stopped early ("PlacementError: ...")
+    classifier_nodes: list[str] = field(default_factory=list)  # Ray node id of each classifier actor
+
+    def as_json(self) -> dict:
+        """The summary as plain JSON data (``--summary-json``)."""
+        import dataclasses
+
+        return dataclasses.asdict(self) | {"exit_code": self.exit_code}
 
     def count(self, status: str) -> int:
         return sum(r.status == status for r in self.results)
@@ -397,10 +564,18 @@ class RunSummary:
         lines = [
             f"run {self.run_id}: {self.inputs} videos: {self.count('done')} done, "
             f"{self.count('skipped')} skipped, {self.count('failed')} failed"
-            + (f", {not_run} not analysed (aborted by --strict)" if self.aborted else "")
+            + (f", {not_run} not analysed (aborted by --strict)" if self.aborted and not self.error else "")
+            + (f", {not_run} not analysed (stopped)" if self.error else "")
             + f"; {frames} frames, {faces} faces in {self.wall_s:.1f} s",
             f"records: {self.output} (config {self.config_hash}, model {self.model_version})",
         ]
+        nodes = [n for r in self.results for n in r.segment_nodes]
+        if len(set(nodes) | set(self.classifier_nodes)) > 1:  # a cluster: where the work ran
+            per_node = ", ".join(f"{n[:8]} {nodes.count(n)}" for n in sorted(set(nodes)))
+            actors = ", ".join(n[:8] for n in self.classifier_nodes)
+            lines.append(f"nodes: segments per node {per_node}; classifier actors on {actors}")
+        if self.error:
+            lines.append(f"STOPPED: {self.error}")
         lines += [
             f"  FAILED {r.path}: {r.error_type}: {r.error_message}" for r in self.results if r.error_type
         ]
@@ -528,9 +703,17 @@ class _Run:
     """One run's event loop: inspect tasks, then segment tasks as slots free up, records as videos
     complete. Everything that touches the output folder happens here, on the driver."""
 
-    def __init__(self, output: Path, config: PipelineConfig, force: bool, strict: bool, progress: bool):
+    def __init__(
+        self,
+        output: Path,
+        config: PipelineConfig,
+        force: bool,
+        strict: bool,
+        progress: bool,
+        placement_wait_s: float = PLACEMENT_WAIT_S,
+    ):
         self.output, self.config, self.force, self.strict = output, config, force, strict
-        self.progress = progress
+        self.progress, self.placement_wait_s = progress, placement_wait_s
         self.model = ModelInfo.load(config.weights)
         analysis = config.analysis(self.model)
         self.chash = config_hash(analysis)
@@ -545,21 +728,45 @@ class _Run:
         self.classifiers: list | None = None
         self.to_inspect: list[_Video] = []  # videos not yet handed to an _inspect task
         self.aborted = False
+        self.error: str | None = None  # why the run stopped early
         # Enough segments in flight to keep every CPU busy, few enough that results do not pile up.
         self.max_segments = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
-        self.worker_slots = classifier_plan(config)[3]
+        n, _, opts, self.worker_slots = classifier_plan(config)
+        self.pool = (n, actor_needs(opts))  # what the classifier actors need, for the checks
+        problem = placement_problem(*self.pool, alive_nodes())
+        if problem:  # before any work: Ray would wait for such actors forever
+            raise PlacementError(f"the classifier actors cannot be placed: {problem}")
+        # Claims: another run on this output analysing a video makes this one wait for it.
+        self.claims = claims_.Claims(output, self.chash, self.run_id)
+        # Inspected videos to analyse are claimed one at a time, when the cluster has room for their
+        # segments: two runs on one output then share the batch instead of one holding it all.
+        self.ready: list[_Video] = []  # inspected, to analyse, not claimed yet
+        self.waiting: list[_Video] = []  # another live run holds their claim
+        self.last_try = 0.0  # when the waiting videos' claims were last tried
+        self.probes: dict = {}  # ObjectRef of ClassifierActor.ready -> actor index
+        self.classifier_nodes: list[str] = []
+        self.unplaceable_since: float | None = None
+        self.next_check = 0.0
 
     def execute(self, videos: list[_Video]) -> RunSummary:
         t0 = time.time()
         records.remove_stale_temp_files(self.output)
-        done_before = set() if self.force else _done_videos(self.output, self.chash)
+        self.claims.remove_stale()
+        self.done_runs = _done_runs(self.output, self.chash)  # video_id -> runs that did it
+        done_before = set() if self.force else set(self.done_runs)
         self.display = _Display(len(videos), self.progress)
-        self.counter = _Progress.remote()
+        # On the driver's node: a lost worker node must not take the run's progress counter with it
+        here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
+        self.counter = _Progress.options(scheduling_strategy=here).remote()
         try:
             self.to_inspect = list(videos)
             self._submit()
-            while self.pending and not self.aborted:
-                ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=0.5)
+            while (self.pending or self.ready or self.waiting) and not self.aborted:
+                if self.pending:
+                    ready, _ = ray.wait(list(self.pending), num_returns=1, timeout=0.5)
+                else:  # only videos other runs hold: look again in a moment
+                    ready = []
+                    time.sleep(0.5)
                 for ref in ready:
                     if self.aborted or ref not in self.pending:
                         continue  # cancelled meanwhile by its video's failure
@@ -573,12 +780,14 @@ class _Run:
                         self._inspected(v, value, done_before)
                     else:
                         self._segment_done(v, k, value)
+                self._watch_classifiers()
                 self._submit()
                 frames, faces = ray.get(self.counter.get.remote())
                 self.display.update(len(self.results), frames, faces)
         finally:
             for ref in self.pending:
                 _cancel(ref)
+            self.claims.release_all()
             self.display.close()
             for actor in self.classifiers or []:
                 ray.kill(actor)  # frees their CPUs/GPUs for the next run on a shared cluster
@@ -592,6 +801,8 @@ class _Run:
             [self.results[v.path] for v in videos if v.path in self.results],
             time.time() - t0,
             self.aborted,
+            self.error,
+            self.classifier_nodes,
         )
 
     def _inspected(self, v: _Video, value: dict, done_before: set[str]) -> None:
@@ -605,11 +816,110 @@ class _Run:
             reason = f"done before with config {self.chash} (--force redoes it)"
             self._finish(v, VideoResult(v.path, "skipped", vid, reason=reason))
         else:
-            self.claimed[vid] = v.path
-            # Cut into as many segments as there are free video workers (a lone lecture uses them all)
-            idle = max(1, self.worker_slots - len(self.queue) - self._running_segments())
-            v.segments = plan_segments(value["info"].duration_s, self.config.segment_s, min_parts=idle)
-            self.queue.extend((v, k) for k in range(len(v.segments)))
+            self.ready.append(v)
+
+    def _start_next(self) -> bool:
+        """Queue the segments of the next video this run can claim; ``False`` if there is none now.
+        Videos other runs hold are tried again at most once a second (their claims are released
+        when those runs finish them, or die)."""
+        candidates = list(self.ready)
+        if self.waiting and time.monotonic() - self.last_try > 1.0:
+            self.last_try = time.monotonic()
+            candidates += self.waiting
+        for v in candidates:
+            if self._start(v):
+                return True
+        return False
+
+    def _start(self, v: _Video) -> bool:
+        """Claim ``v`` and queue its segments (``True``); or wait while another run holds its claim;
+        or skip it: a copy of a file this run took up, or done by another run since this one began."""
+        vid = v.video_id
+        if vid in self.claimed:  # a copy of a file taken up meanwhile
+            self._unlist(v)
+            self._finish(v, VideoResult(v.path, "skipped", vid, reason=f"same file as {self.claimed[vid]}"))
+            return False
+        owner = self.claims.claim(vid)
+        if owner is not None:
+            if v not in self.waiting:
+                self._unlist(v)
+                self.waiting.append(v)
+                self.display.line(f"waiting {v.path}: {claims_.describe_owner(owner)} is analysing it")
+            return False
+        self._unlist(v)
+        other = self._done_meanwhile(v)
+        if other:
+            self.claims.release(vid)
+            reason = f"done meanwhile by run {other} (same config {self.chash})"
+            self._finish(v, VideoResult(v.path, "skipped", vid, reason=reason))
+            return False
+        self.claimed[vid] = v.path
+        # Cut into as many segments as there are free video workers (a lone lecture uses them all)
+        idle = max(1, self.worker_slots - len(self.queue) - self._running_segments())
+        v.segments = plan_segments(v.inspect["info"].duration_s, self.config.segment_s, min_parts=idle)
+        self.queue.extend((v, k) for k in range(len(v.segments)))
+        return True
+
+    def _unlist(self, v: _Video) -> None:
+        for waiting in (self.ready, self.waiting):
+            if v in waiting:
+                waiting.remove(v)
+
+    def _done_meanwhile(self, v: _Video) -> str | None:
+        """The run that wrote a ``done`` row of ``v`` for this config since this run started (while
+        it held the claim), or ``None``. Reads only the video's own row files."""
+        import pyarrow.parquet as pq
+
+        prefix = f"{v.video_id}_{self.chash}_"  # videos/ files: <video_id>_<config_hash>_<run_id>
+        folder = records.partition_dir(self.output, "videos", v.meta.course, v.meta.lecture_date)
+        known = self.done_runs.get(v.video_id, set()) | {self.run_id}
+        for path in sorted(folder.glob(f"{prefix}*.parquet")):
+            run_id = path.stem[len(prefix) :]
+            if run_id in known:
+                continue
+            if "done" in pq.read_table(path, columns=["status"]).column("status").to_pylist():
+                return run_id
+        return None
+
+    def _watch_classifiers(self) -> None:
+        """Stop the run with a clear error, instead of waiting forever, when the classifier actors
+        cannot run: an actor's node offers a GPU its torch cannot use, or the alive nodes can no
+        longer hold the pool (a GPU or ``classifier`` node was lost) for ``placement_wait_s``."""
+        if self.classifiers is None:
+            return
+        if self.probes:
+            ready, _ = ray.wait(list(self.probes), num_returns=len(self.probes), timeout=0)
+            for ref in ready:
+                i = self.probes.pop(ref)
+                try:
+                    self.classifier_nodes[i] = ray.get(ref)["node_id"]
+                except Exception as e:  # PlacementError (no usable GPU), the actor died for good
+                    self._stop(": ".join(_error(e)))
+                    return
+        now = time.monotonic()
+        if now < self.next_check:
+            return
+        self.next_check = now + 2.0
+        problem = placement_problem(*self.pool, alive_nodes())
+        if problem is None:
+            self.unplaceable_since = None
+        elif self.unplaceable_since is None:
+            self.unplaceable_since = now
+            self.display.line(
+                f"classifier actors cannot be placed now: {problem}; waiting up to "
+                f"{self.placement_wait_s:g} s for a node"
+            )
+        elif now - self.unplaceable_since > self.placement_wait_s:
+            self._stop(
+                f"PlacementError: the classifier actors could not be placed for {self.placement_wait_s:g} "
+                f"s: {problem}. A node was lost? The videos done so far are kept; run the same "
+                "command again: it sizes the classifier pool to the nodes it finds and analyses only "
+                "the videos not done."
+            )
+
+    def _stop(self, error: str) -> None:
+        self.error, self.aborted = error, True
+        self.display.line(f"STOPPED: {error}")
 
     def _running_segments(self) -> int:
         return sum(kind == "segment" for kind, _, _ in self.pending.values())
@@ -623,13 +933,15 @@ class _Run:
             self.pending[_inspect.remote(v.path, v.lecture.video_id)] = ("inspect", v, 0)
             inspecting += 1
         busy = self._running_segments()
-        while self.queue and busy < self.max_segments and not self.aborted:
+        while busy < self.max_segments and not self.aborted and (self.queue or self._start_next()):
             v, k = self.queue.pop(0)
             if self.classifiers is None:  # only once there is work: a rerun that skips all starts none
                 self.weights = [ray.put(self.model.blob)]  # nested: passed along unresolved
                 self.classifiers = make_classifiers(self.config)
+                self.classifier_nodes = [""] * len(self.classifiers)
                 empty = np.zeros((0, self.model.input_size, self.model.input_size), np.uint8)
-                for actor in self.classifiers:  # load the model while the first segments decode
+                for i, actor in enumerate(self.classifiers):  # load the model while segments decode
+                    self.probes[actor.ready.remote()] = i  # placed, and its device usable?
                     actor.predict.remote(self.weights, empty)
             start_s, end_s = v.segments[k]
             ref = _analyze_segment.remote(
@@ -700,6 +1012,7 @@ class _Run:
             classify_s=float(sum(p.classify_s for p in parts)),
         )
         result = VideoResult(v.path, "done", vid, None, None, n_frames, n_faces, students, row["wall_s"])
+        result.segment_nodes = [p.node_id for p in parts]
         self._finish(v, result, row)
 
     def _fail(self, v: _Video, err: tuple[str, str]) -> None:
@@ -718,6 +1031,8 @@ class _Run:
             stem = f"{row['video_id']}_{self.chash}_{self.run_id}"
             records.write_partition(self.output, "videos", table, v.meta.course, v.meta.lecture_date, stem)
         self.results[v.path] = result
+        if result.video_id and self.claimed.get(result.video_id) == v.path:
+            self.claims.release(result.video_id)  # after its videos/ row: others see it done
         v.parts = {}  # free the segment results
         if result.status == "failed":
             self.display.line(f"FAILED  {v.path}: {result.error_type}: {result.error_message}")
@@ -768,14 +1083,16 @@ class _Run:
         }
 
 
-def _done_videos(output: Path, chash: str) -> set[str]:
-    """video_ids with a ``done`` row for config hash ``chash`` in ``output/videos``."""
+def _done_runs(output: Path, chash: str) -> dict[str, set[str]]:
+    """``{video_id: run_ids}`` of the ``done`` rows for config hash ``chash`` in ``output/videos``."""
     import pyarrow.compute as pc
 
     done = (pc.field("config_hash") == chash) & (pc.field("status") == "done")
-    return set(
-        records.read(output, "videos", columns=["video_id"], filter=done).column("video_id").to_pylist()
-    )
+    rows = records.read(output, "videos", columns=["video_id", "run_id"], filter=done)
+    out: dict[str, set[str]] = {}
+    for vid, run_id in zip(rows.column("video_id").to_pylist(), rows.column("run_id").to_pylist()):
+        out.setdefault(vid, set()).add(run_id)
+    return out
 
 
 def run(
@@ -787,6 +1104,7 @@ def run(
     strict: bool = False,
     progress: bool = True,
     sidecar_root: str | os.PathLike | None = None,
+    placement_wait_s: float = PLACEMENT_WAIT_S,
 ) -> RunSummary:
     """Analyse lecture videos into records under ``output`` on Ray (:func:`connect` first, or an
     embedded Ray is started).
@@ -803,11 +1121,16 @@ def run(
         progress: a progress bar (periodic lines when stderr is no terminal) and a line per video.
         sidecar_root: for path inputs, look ``videos.csv`` sidecars up from each video's folder to
             this folder (``inputs.resolve``).
+        placement_wait_s: once the alive nodes cannot hold the classifier actors any more (a GPU
+            or ``classifier`` node was lost), how long to wait for a node before stopping the run
+            (``RunSummary.error``; the videos done so far are kept, a rerun does the rest).
 
     Returns:
         a :class:`RunSummary`; its ``results`` are in input order and carry each ``video_id``.
         Failed videos are in it and in ``videos/``; nothing is raised for them. Raises for a bad
-        run: inputs that do not exist, unusable weights.
+        run, before any work: inputs that do not exist or that a worker node cannot read
+        (:class:`InputsNotShared`), unusable weights, classifier actors the cluster cannot place
+        (:class:`PlacementError`).
     """
     config = config or PipelineConfig()
     if not ray.is_initialized():
@@ -817,4 +1140,6 @@ def run(
     for lec in inputs_.resolve(paths, sidecar_root) if paths else []:
         resolved.setdefault(lec.path, lec)
     videos = [_Video(lec) for lec in resolved.values()]
-    return _Run(Path(output).resolve(), config, force, strict, progress).execute(videos)
+    job = _Run(Path(output).resolve(), config, force, strict, progress, placement_wait_s)
+    check_inputs_reachable([v.path for v in videos])
+    return job.execute(videos)

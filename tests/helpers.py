@@ -219,24 +219,44 @@ class RayNode:
 
 
 class JobRun:
-    """A `ray job submit` in flight: :meth:`wait` for its exit status; ``output`` is its log so far."""
+    """A `ray job submit` in flight, its output to a log file (a pipe could fill up while nobody reads
+    it): :meth:`wait` for its exit status; ``output`` is its log so far."""
 
-    def __init__(self, proc, log_path: Path, timeout: float):
-        self.proc, self.log_path, self.timeout = proc, log_path, timeout
+    def __init__(self, cmd: list[str], env: dict[str, str], log_path: Path, timeout: float):
+        import time
+
+        self.cmd, self.env, self.log_path, self.timeout = cmd, env, log_path, timeout
+        self.deadline = time.monotonic() + timeout
+        self._start()
+
+    def _start(self) -> None:
+        import subprocess
+
+        with open(self.log_path, "w") as log:
+            self.proc = subprocess.Popen(self.cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT)
 
     @property
     def output(self) -> str:
         return self.log_path.read_text(errors="replace")
 
     def wait(self) -> int:
+        """The exit status. A submit refused because the head's node agent has not registered with
+        the job server yet (it answers before that) is sent again."""
         import subprocess
+        import time
 
-        try:
-            return self.proc.wait(self.timeout)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
-            raise AssertionError(f"the job ran over {self.timeout:.0f} s: {self.output[-3000:]}") from None
+        while True:
+            try:
+                rc = self.proc.wait(max(1.0, self.deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                tail = self.output[-3000:]
+                raise AssertionError(f"the job ran over {self.timeout:.0f} s: {tail}") from None
+            if rc == 0 or "No available agent" not in self.output or time.monotonic() > self.deadline:
+                return rc
+            time.sleep(2)
+            self._start()
 
 
 class RayCluster:
@@ -346,8 +366,8 @@ class RayCluster:
         return [n for n in res["data"]["result"]["result"] if n["state"] == "ALIVE"]
 
     def _wait_registered(self, node: RayNode, deadline: float) -> None:
-        """Until the node is alive in the state API; its node id then goes to ``node.node_id`` (told
-        apart from the others by its temp dir in the node's ``temp_dir`` field, or as the new one)."""
+        """Until a node the cluster did not have is alive in the state API: its id goes to
+        ``node.node_id`` (nodes are added one at a time)."""
         import time
 
         known = {n.node_id for n in self.nodes.values() if n.node_id}
@@ -371,17 +391,11 @@ class RayCluster:
             raise RuntimeError(f"{what} did not come up in time: {node.log_path.read_text()[-3000:]}")
 
     def submit(self, args: list[str], *, timeout: float = 300) -> JobRun:
-        """`ray job submit --working-dir ROOT -- python jobs/analyze_lectures.py ARGS`, started; its
-        output goes to a log file (a pipe could fill up while nobody reads it)."""
-        import subprocess
-
+        """`ray job submit --working-dir ROOT -- python jobs/analyze_lectures.py ARGS`, started."""
         self.jobs += 1
         cmd = [*self.ray_cli, "job", "submit", "--address", self.dashboard, "--working-dir", str(ROOT)]
         cmd += ["--", "python", "jobs/analyze_lectures.py", *args]
-        log_path = self.tmp_path / f"job{self.jobs}.log"
-        with open(log_path, "w") as log:
-            proc = subprocess.Popen(cmd, env=self.env, stdout=log, stderr=subprocess.STDOUT, text=True)
-        return JobRun(proc, log_path, timeout)
+        return JobRun(cmd, self.env, self.tmp_path / f"job{self.jobs}.log", timeout)
 
     def close(self) -> None:
         """Kill every node (workers first, then the head); reap them; remove their temp dirs."""

@@ -29,6 +29,20 @@ def add_args(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--strict", action="store_true", help="abort at the first failed video (exit 1)")
     ap.add_argument("--demo", action="store_true", help="make the demo lecture in OUTPUT and analyse it")
     ap.add_argument("--quiet", action="store_true", help="no progress output, only the summary")
+    ap.add_argument(
+        "--summary-json",
+        metavar="FILE",
+        help="also write the run summary as JSON: each video's status, and the Ray node of each "
+        "segment and classifier actor",
+    )
+    ap.add_argument(
+        "--placement-wait-s",
+        type=float,
+        default=None,
+        help="on a cluster that lost the nodes the classifier actors need (GPU or 'classifier' "
+        "nodes), seconds to wait for one before the run stops, keeping what is done (default: a minute, "
+        "pipeline.PLACEMENT_WAIT_S)",
+    )
 
 
 def run(a: argparse.Namespace) -> int:
@@ -45,15 +59,24 @@ def run(a: argparse.Namespace) -> int:
     except (ValueError, ConnectionError) as e:
         print(f"analyze_lectures: {type(e).__name__}: {e}", file=sys.stderr)
         return exits.ERROR
+    wait = {} if a.placement_wait_s is None else {"placement_wait_s": a.placement_wait_s}
     try:
-        summary = pipeline.run(inputs, output, config, force=a.force, strict=a.strict, progress=not a.quiet)
-    except (FileNotFoundError, ValueError) as e:  # no such input, unusable weights: the run is wrong
+        summary = pipeline.run(
+            inputs, output, config, force=a.force, strict=a.strict, progress=not a.quiet, **wait
+        )
+    # no such input or not on every node, unusable weights, a cluster without room for the
+    # classifiers: the run is wrong, and nothing was analysed
+    except (FileNotFoundError, ValueError) as e:
         print(f"analyze_lectures: {type(e).__name__}: {e}", file=sys.stderr)
         return exits.ERROR
     finally:
         if started:
             pipeline.disconnect()
     print(summary.describe())
+    if a.summary_json:
+        from fer_stream.records import write_json_atomic
+
+        write_json_atomic(a.summary_json, summary.as_json())
     if a.demo:
         print_student_report(output, inputs[-1])
     return summary.exit_code

@@ -7,6 +7,7 @@ OUTPUT/
   runs/<run_id>.json               one record per nightly/forget run (fer_stream.ops.runlog)
   nightly/state.json               nightly's memory: inbox file hashes, failures, backoff
   nightly.lock                     one writer at a time (fer_stream.ops.lock)
+  claims/<video_id>_<config>.claim the run analysing that video now, while runs work (ops.claims)
   quarantine/                      inbox files that failed too often (default place)
   identity/<course hash>/          owner-only identity store (fer_stream.identity)
   retention.journal.json           an erasure in progress (fer_stream.retention)
@@ -26,6 +27,7 @@ REPORTS_DIR = "reports"
 RUNS_DIR = "runs"
 STATE_FILE = Path("nightly") / "state.json"
 LOCK_FILE = "nightly.lock"
+CLAIMS_DIR = "claims"
 QUARANTINE_DIR = "quarantine"
 IDENTITY_DIR = "identity"
 JOURNAL = "retention.journal.json"
@@ -39,6 +41,11 @@ def reports_dir(output: str | os.PathLike, day: date) -> Path:
 
 def run_record(output: str | os.PathLike, run_id: str) -> Path:
     return Path(output) / RUNS_DIR / f"{run_id}.json"
+
+
+def claim_file(output: str | os.PathLike, video_id: str, config_hash: str) -> Path:
+    """``OUTPUT/claims/<video_id>_<config_hash>.claim``: held by the run analysing that video now."""
+    return Path(output) / CLAIMS_DIR / f"{video_id}_{config_hash}.claim"
 
 
 # --------------------------------------------------------------------------------------------------
