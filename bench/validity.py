@@ -43,7 +43,7 @@ SHARED = ROOT.parent / "shared" / "data"
 SIZES = (8, 10, 12, 14, 16, 20, 24, 32, 40, 48)
 BLURS = (0.5, 1.0, 1.5, 2.0, 3.0)
 JPEGS = (10, 20, 30, 50, 70, 90)
-POSE_SIZES = (12, 14, 16, 20, 24, 28, 32, 40, 48, 64)
+POSE_SIZES = (12, 14, 16, 20, 24, 28, 32, 40, 48, 64, 80, 96, 128)
 MIN_REF_PX = 80  # faces at least this wide at full size are the self-consistency references
 
 # A signal is readable at size N when N and every larger size on the grid meet its rule.
@@ -51,7 +51,7 @@ GATE_RULES = {
     "emotion": "accuracy within 0.08 of full size and class-share total-variation distance <= 0.10 "
     "(FER2013 val, the shipped model)",
     "pose": "90th-percentile |yaw| and |pitch| error <= 10 deg and attentive-by-pose agreement >= 0.90 "
-    "(at least 10 faces), for the pose from MTCNN's 5 points (what the pipeline uses below the eyes gate)",
+    "(at least 10 faces), for the 68-point pose the pipeline uses (the 5-point pose is measured alike)",
     "eyes": "90th-percentile |EAR| error <= 0.05 (half the open 0.3 - closed 0.2 gap; at least 10 faces)",
 }
 CKPLUS_TO_FER = {"anger": "angry", "disgust": "disgust", "fear": "fear", "happy": "happy"}
@@ -328,17 +328,17 @@ def derive_gates(emotion: dict, pose: dict) -> dict:
             and m[f"attentive{s}_pose_agreement"] >= 0.9
         )
 
-    # Below the eyes gate the pipeline reads the pose from MTCNN's 5 points (no 68-point model):
-    # the pose gate is where that 5-point pose passes the rule.
-    p_px = _smallest(pose["size"], lambda m: pose_ok(m, "5"))
-    p68 = _smallest(pose["size"], pose_ok)
+    # The pipeline reads head pose from the 68 points; the 5-point pose (which would spare the
+    # 68-point model on small faces) is measured by the same rule, and used only if it passes.
+    p_px = _smallest(pose["size"], pose_ok)
+    p5 = _smallest(pose["size"], lambda m: pose_ok(m, "5"))
     eyes = _smallest(pose["size"], lambda m: m["n"] >= 10 and m["ear_p90"] <= 0.05)
     ratio = pose["crop_side_over_box"] or 1.0
     return {
         "emotion_crop_px": e_crop,
         "emotion_min_px": None if e_crop is None else float(math.ceil(e_crop / ratio)),
         "pose_min_px": p_px,
-        "pose68_min_px": p68,
+        "pose5_min_px": p5,
         "eyes_min_px": None if eyes is None else max(eyes, p_px or 0.0),
         "crop_side_over_box": ratio,
         "rules": GATE_RULES,
@@ -464,8 +464,8 @@ def markdown(res: dict) -> str:
     out.append("")
     out.append(
         f"Derived gates (box px): emotion {g['emotion_min_px']} (crop {g['emotion_crop_px']} px / "
-        f"crop-to-box {g['crop_side_over_box']}), pose {g['pose_min_px']} (68-point pose alone: "
-        f"{g['pose68_min_px']}), eyes {g['eyes_min_px']}."
+        f"crop-to-box {g['crop_side_over_box']}), pose {g['pose_min_px']} (5-point pose: "
+        f"{g['pose5_min_px']}), eyes {g['eyes_min_px']}."
     )
     return "\n".join(out) + "\n"
 
@@ -482,6 +482,9 @@ def main(argv=None) -> dict:
     ap.add_argument("--json", default=str(ROOT / "bench" / "results" / "validity.json"))
     ap.add_argument("--plots", default=str(ROOT / "docs" / "validity"), help="folder for PNGs ('' for none)")
     ap.add_argument("--no-ckplus", action="store_true")
+    ap.add_argument(
+        "--reuse-emotion", help="take the emotion curves from this earlier JSON (re-measure pose only)"
+    )
     ap.add_argument("--fit-five", action="store_true", help="print the 3D model of MTCNN's 5 points and stop")
     a = ap.parse_args(argv)
     if a.fit_five:
@@ -493,11 +496,16 @@ def main(argv=None) -> dict:
     for item in a.weights or ["default"]:
         name, _, path = item.partition("=")
         models[name] = path or name
-    images, y = fer_val(a.quick)
     res: dict = {"command": "python bench/validity.py " + " ".join(argv or sys.argv[1:]), "emotion": {}}
-    for name, w in models.items():
-        res["emotion"][f"{name} / FER2013 val"] = emotion_curves(w, images, y, a.quick, None)
-    if not a.no_ckplus and not a.quick:
+    if a.reuse_emotion:
+        old = json.loads(Path(a.reuse_emotion).read_text())
+        res["emotion"] = old["emotion"]
+        res["emotion_command"] = old.get("emotion_command", old["command"])
+    else:
+        images, y = fer_val(a.quick)
+        for name, w in models.items():
+            res["emotion"][f"{name} / FER2013 val"] = emotion_curves(w, images, y, a.quick, None)
+    if not a.no_ckplus and not a.quick and not a.reuse_emotion:
         from fer_stream.labels import FER2013_LABELS
 
         ck_x, ck_y, keep = ckplus_shared(FER2013_LABELS)

@@ -52,7 +52,8 @@ MODEL_3D = -np.array(
 # image-right mouth corner) on the same generic head, in the same (OpenCV camera) axes: fitted by
 # triangulation over 71 real faces >= 60 px given their 68-point pose, symmetrised
 # (`python bench/validity.py --fit-five`). Head pose of faces too small for the 68-point model
-# comes from these (``head_pose5``); its agreement with the 68-point pose is in docs/VALIDITY.md.
+# could come from these (``head_pose5``); measured against the 68-point pose (docs/VALIDITY.md), its
+# pitch is too far off to be used, so the pipeline does not (bench/validity.py keeps measuring it).
 MODEL5_3D = np.array(
     [
         [-3.48, -5.481, -6.426],
@@ -379,7 +380,6 @@ def signals(
     focal_px: float | None = None,
     pose_readable: np.ndarray | None = None,
     eyes_readable: np.ndarray | None = None,
-    points5: np.ndarray | None = None,
 ) -> dict[str, np.ndarray]:
     """All per-face signals of one frame, as parallel ``(N,)`` arrays ready for a record.
 
@@ -392,9 +392,6 @@ def signals(
     for the eye contour), EAR is NaN and the score rests on head pose alone: the eyes-open factor
     is left out rather than guessed.
 
-    ``points5``: ``(N, 5, 2)`` detector points; rows where ``lm68`` is NaN (the 68-point model was
-    not run on a small face) take their head pose from these (:func:`head_pose5`).
-
     Returns:
         ``yaw``, ``pitch``, ``roll`` (float32 degrees), ``ear`` (float32 mean of both eyes), ``score``
         (float32 in [0, 1] or NaN) and ``attentive`` (bool).
@@ -403,10 +400,6 @@ def signals(
     pose_ok = np.ones(n, bool) if pose_readable is None else np.asarray(pose_readable, bool)
     eyes_ok = pose_ok & (np.ones(n, bool) if eyes_readable is None else np.asarray(eyes_readable, bool))
     pose = head_pose(lm68, image_wh, focal_px=focal_px)
-    if points5 is not None:
-        from5 = ~np.isfinite(np.asarray(lm68, np.float64)).all((1, 2)) & np.isfinite(points5).all((1, 2))
-        if from5.any():
-            pose[from5] = head_pose5(np.asarray(points5, np.float64)[from5], image_wh, focal_px=focal_px)
     pose[~pose_ok] = np.nan
     ear = eye_aspect_ratio(lm68).mean(1).astype(np.float32)
     ear[~eyes_ok] = np.nan

@@ -152,21 +152,18 @@ class FaceStage:
         px = face_px(det.xyxy)
         ok = readable(px, self.gates)
         five = np.asarray(det.landmarks, np.float64)
-        # The 68-point model runs only where its extra points are read: faces big enough for the eye
-        # contour (EAR), faces described for identity, and faces without the detector's 5 points
-        # (HOG). Smaller faces get head pose and crop alignment from the 5 points (same crop
-        # geometry: align_faces reduces 68 points to these 5 anyway).
-        need68 = ok["eyes"] | (px >= self.landmarks_min_px) | ~np.isfinite(five).all((1, 2))
+        # The 68-point model runs only where its output is read: faces big enough for head pose
+        # (the pose gate), faces described for identity, and faces without the detector's 5 points
+        # (HOG: alignment needs landmarks). Smaller faces are aligned on MTCNN's 5 points (the same
+        # crop geometry: align_faces reduces 68 points to these 5 anyway) and stay "unmeasured".
+        # Head pose from the 5 points alone was measured and is not used: its pitch disagrees with
+        # the 68-point pitch by more than the pose rule allows at every size (docs/VALIDITY.md).
+        need68 = ok["pose"] | (px >= self.landmarks_min_px) | ~np.isfinite(five).all((1, 2))
         lm68 = np.full((len(det), 68, 2), np.nan, np.float32)
         if need68.any():
             lm68[need68] = self.landmarks(gray, det.xyxy[need68])
         sig = att.signals(
-            lm68,
-            (w, h),
-            self.attention_cfg,
-            pose_readable=ok["pose"],
-            eyes_readable=ok["eyes"],
-            points5=np.where(need68[:, None, None], np.nan, five),
+            lm68, (w, h), self.attention_cfg, pose_readable=ok["pose"], eyes_readable=ok["eyes"]
         )
         align_pts = np.where(need68[:, None, None], five_from_68(lm68), five) if len(det) else five
         crops = align_faces(gray, align_pts, det.xyxy, size=self.crop_size)
