@@ -222,8 +222,8 @@ class MTCNN:
         thresholds: face-probability cut-offs of P-, R- and O-Net.
         scale_factor: ratio between consecutive pyramid levels.
         device: torch device for the three networks and the crops ('cpu', 'cuda', ...).
-        backend: ``auto`` (ONNX Runtime on CPU when installed, else torch), ``onnx`` or ``torch``:
-            the three networks run as ONNX graphs exported from these torch modules
+        backend: ``auto`` (torch: measured faster for these nets here), ``onnx`` or ``torch``:
+            with ``onnx`` the three networks run as ONNX graphs exported from these torch modules
             (``fer_stream.models.onnx``); pyramid, crops and NMS are the same code either way.
         threads: ONNX Runtime intra-op threads (default: torch's thread count).
     """
@@ -251,12 +251,14 @@ class MTCNN:
         self.pnet, self.rnet, self.onet = (
             load_net(s).to(self.device, memory_format=memory_format) for s in (PNET, RNET, ONET)
         )
-        from fer_stream.models import onnx
 
         if backend not in ("auto", "onnx", "torch"):
             raise ValueError(f"backend must be auto, onnx or torch, got {backend!r}")
         if backend == "auto":
-            backend = "onnx" if self.device.type == "cpu" and onnx.available() else "torch"
+            # Measured (bench/speed.py, docs/BENCHMARKS.md): ONNX Runtime runs these three small
+            # PReLU nets 2.7-3.9x slower than torch here (P-Net's input size changes with every
+            # pyramid level and frame, R/O-Net batches are small), so auto keeps torch.
+            backend = "torch"
         self.backend = backend
         if backend == "onnx":
             n = threads or torch.get_num_threads()
