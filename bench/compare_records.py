@@ -2,8 +2,8 @@
 
     python bench/compare_records.py BEFORE_OUTPUT AFTER_OUTPUT [--json out.json]
 
-Rows are matched by (video_id, frame_index, track_id, x1, y1) per video (track ids may differ
-between versions, so faces are matched by frame and box when ids differ). Reports, per table:
+Rows are matched by (video_id, frame_index, x1, y1), boxes rounded to 0.01 px (track ids may differ
+between versions, so faces are matched by frame and box). Reports, per table:
 row counts, rows only on one side, identical columns, the largest absolute difference of each
 float column, emotion agreement, and student-key agreement. Exit 0 when the faces and frames
 are the same rows (values may differ within what is printed), 1 otherwise.
@@ -23,6 +23,10 @@ from fer_stream import records
 KEYS = {"faces": ["video_id", "frame_index", "x1", "y1"], "frames": ["video_id", "frame_index"]}
 
 
+def _key(v):
+    return round(v, 2) if isinstance(v, float) else v
+
+
 def _load(root: str, name: str) -> pa.Table:
     t = records.read(root, name)
     return t.sort_by([(k, "ascending") for k in KEYS[name]])
@@ -32,8 +36,9 @@ def compare(before: str, after: str) -> dict:
     out: dict = {}
     for name in ("faces", "frames"):
         a, b = _load(before, name), _load(after, name)
-        ka = [tuple(r.values()) for r in a.select(KEYS[name]).to_pylist()]
-        kb = [tuple(r.values()) for r in b.select(KEYS[name]).to_pylist()]
+        # boxes match to 0.01 px: another runtime's float rounding is not another face
+        ka = [tuple(_key(v) for v in r.values()) for r in a.select(KEYS[name]).to_pylist()]
+        kb = [tuple(_key(v) for v in r.values()) for r in b.select(KEYS[name]).to_pylist()]
         res = {"rows_before": a.num_rows, "rows_after": b.num_rows, "same_keys": ka == kb}
         if ka == kb:
             diffs, identical = {}, []
