@@ -408,3 +408,41 @@ class RayCluster:
         for node in self.nodes.values():
             node.kill()  # a straggler started while the others were being killed
             shutil.rmtree(node.temp_dir, ignore_errors=True)
+
+
+# --------------------------------------------------------------------------------------------------
+# Small shared checks
+
+
+def systemd_words(command: str, env: dict[str, str]) -> list[str]:
+    """systemd.service's ExecStart expansion: ``${X}`` is one word, ``$X`` splits at whitespace."""
+    import re
+    import shlex
+
+    words = []
+    for word in shlex.split(command):
+        if re.fullmatch(r"\$[A-Za-z_]\w*", word):
+            words += env.get(word[1:], "").split()
+        else:
+            words.append(re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), ""), word))
+    return words
+
+
+def assert_trainable(model, first_weight, classes: int, steps: int = 4, lr: float = 1e-3) -> None:
+    """A few AdamW steps on one fixed batch of 8: gradients reach ``first_weight`` (the stem) and
+    the loss falls. How a network too big to train here is shown to be trainable."""
+    import torch
+
+    torch.manual_seed(0)
+    model.train()
+    x, y = torch.randn(8, 1, 48, 48), torch.arange(8) % classes
+    opt = torch.optim.AdamW(model.parameters(), lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        opt.zero_grad()
+        loss.backward()
+        assert first_weight.grad.abs().sum() > 0
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0], losses

@@ -24,7 +24,7 @@ from bench.compare_records import compare
 from fer_stream import pipeline, records
 from fer_stream.config import PipelineConfig
 from fer_stream.ops import claims, layout
-from tests.helpers import ROOT, RayCluster
+from tests.helpers import ROOT, RayCluster, systemd_words
 
 # --------------------------------------------------------------------------------------------------
 # Placement: the classifier actors follow the hardware (no Ray)
@@ -138,17 +138,6 @@ def test_a_claim_has_one_holder_and_a_dead_holder_blocks_no_one(tmp_path):
 # deploy/ray-node.service: a node at boot (no Ray started)
 
 
-def _systemd_words(command: str, env: dict[str, str]) -> list[str]:
-    """systemd.service's ExecStart expansion: ``${X}`` is one word, ``$X`` splits at whitespace."""
-    words = []
-    for word in shlex.split(command):
-        if re.fullmatch(r"\$[A-Za-z_]\w*", word):
-            words += env.get(word[1:], "").split()
-        else:
-            words.append(re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), ""), word))
-    return words
-
-
 def test_the_ray_node_unit_runs_ray_start_as_its_env_file_says(tmp_path):
     from ray.scripts.scripts import start
 
@@ -165,7 +154,7 @@ def test_the_ray_node_unit_runs_ray_start_as_its_env_file_says(tmp_path):
     assert len(node_args) == 3 and node_args[0].startswith("--head")
     for args in node_args:
         for extra in ({}, {"RAY_NODE_RESOURCES": resources}):
-            words = _systemd_words(exec_start, env | {"RAY_NODE_ARGS": args} | extra)
+            words = systemd_words(exec_start, env | {"RAY_NODE_ARGS": args} | extra)
             assert words[:3] == ["/opt/fer_stream/.venv/bin/ray", "start", "--block"]
             params = start.make_context("start", words[2:]).params  # `ray start`'s own option parser
             assert params["block"] and json.loads(params["resources"]) == json.loads(

@@ -29,7 +29,7 @@ from fer_stream.labels import FER2013_LABELS
 from fer_stream.models import build, checkpoint
 from fer_stream.ops import layout, runlog
 from fer_stream.ops.lock import LockHeld, OutputLock
-from tests.helpers import ROOT, ray_head, shared
+from tests.helpers import ROOT, ray_head, shared, systemd_words
 
 DEPLOY = ROOT / "deploy"
 SETTLE_S = 1.0  # tests wait this long for a file to count as copied
@@ -451,17 +451,6 @@ def _unit(path: Path) -> dict[str, list[str]]:
     return out
 
 
-def _systemd_words(command: str, env: dict[str, str]) -> list[str]:
-    """systemd.service's ExecStart expansion: ``${X}`` is one word, ``$X`` splits at whitespace."""
-    words = []
-    for word in shlex.split(command):
-        if re.fullmatch(r"\$[A-Za-z_]\w*", word):
-            words += env.get(word[1:], "").split()
-        else:
-            words.append(re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), ""), word))
-    return words
-
-
 INSTALLED = "/opt/fer_stream/.venv/bin/fer-stream"  # where deploy/README.md installs the package
 
 
@@ -497,7 +486,7 @@ def test_the_systemd_service_command_line_runs_as_written(clips, weights, tmp_pa
         FER_STREAM_NIGHTLY_OPTS=f"{env['FER_STREAM_NIGHTLY_OPTS']} --weights {weights['v1']} --settle-s 0 "
         "--num-cpus 2",
     )
-    words = _systemd_words(exec_start, env)
+    words = systemd_words(exec_start, env)
     assert words[0] == INSTALLED
     command = ["nice", "-n", "10", sys.executable, "-m", "fer_stream.cli", *words[1:]]
     proc_env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}

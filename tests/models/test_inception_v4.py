@@ -4,6 +4,7 @@ import torch
 from fer_stream.models import inception_v4
 from fer_stream.models.inception_v4 import InceptionConfig, Mixed, build
 from fer_stream.models.sepres import count_macs, count_parameters
+from tests.helpers import assert_trainable
 
 
 def test_the_published_network_at_299_rgb():
@@ -67,17 +68,7 @@ def test_trainable_and_config_roundtrip():
     torch.manual_seed(0)
     model = build("inception-v4-smoke", num_classes=5).train()
     assert model.config.num_classes == 5
-    x, y = torch.randn(8, 1, 48, 48), torch.arange(8) % 5
-    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
-    losses = []
-    for _ in range(4):
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        assert model.features[0][0].weight.grad.abs().sum() > 0
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < losses[0]
+    assert_trainable(model, model.features[0][0].weight, classes=5, lr=3e-3)
     for cfg in inception_v4.PRESETS.values():
         assert InceptionConfig.from_dict(cfg.to_dict()) == cfg
         assert cfg.to_dict()["family"] == inception_v4.FAMILY

@@ -11,6 +11,7 @@ from fer_stream.models.sepres import (
     count_macs,
     count_parameters,
 )
+from tests.helpers import assert_trainable
 
 
 def test_paper_table_is_section_4():
@@ -99,18 +100,7 @@ def test_untrained_logits_are_small():
 
 
 def test_paper_preset_is_trainable():
-    # Without a GPU the paper network is proven trainable here: gradients reach the stem and a
-    # few AdamW steps on one fixed batch of 8 lower its loss.
+    # Without a GPU the paper network is proven trainable here (tests.helpers.assert_trainable).
     torch.manual_seed(0)
-    model = build("paper").train()
-    x, y = torch.randn(8, 1, 48, 48), torch.arange(8) % 7
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
-    losses = []
-    for _ in range(4):
-        loss = torch.nn.functional.cross_entropy(model(x), y)
-        opt.zero_grad()
-        loss.backward()
-        assert model.features[0].weight.grad.abs().sum() > 0
-        opt.step()
-        losses.append(loss.item())
-    assert losses[-1] < losses[0]
+    model = build("paper")
+    assert_trainable(model, model.features[0].weight, classes=7)
