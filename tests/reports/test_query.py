@@ -398,6 +398,7 @@ def real(tmp_path_factory, local_ray) -> Path:
     """WolfgangLanger_Pexels.mp4 (19.7 s, one woman, some looking away) at 2 fps, and a file that is no
     video, analysed by the Ray pipeline with the default weights."""
     from fer_stream import config, pipeline
+    from fer_stream.validity import Gates
 
     clip = shared("videos/WolfgangLanger_Pexels.mp4")
     tmp = tmp_path_factory.mktemp("real")
@@ -405,7 +406,10 @@ def real(tmp_path_factory, local_ray) -> Path:
     inp.mkdir(parents=True)
     shutil.copy(clip, inp / "2024-03-05_lecture.mp4")
     (inp / "2024-03-06_notes.mp4").write_text("not a video\n")
-    s = pipeline.run([tmp / "in"], tmp / "out", config.PipelineConfig(sample_fps=2.0), progress=False)
+    # Eyes read at every size (the default gates never read EAR, docs/VALIDITY.md): her closed or
+    # lowered eyes then make inattentive frames, so the reports are checked on both states.
+    cfg = config.PipelineConfig(sample_fps=2.0, gates=Gates(eyes_min_px=0))
+    s = pipeline.run([tmp / "in"], tmp / "out", cfg, progress=False)
     assert [r.status for r in s.results] == ["done", "failed"], s.describe()
     return tmp / "out"
 
