@@ -83,9 +83,11 @@ def student_report(output: str | Path, video_id: str) -> list[dict]:
     att = reports.run_report(con, "student_attention", video=video_id)
     emo = reports.run_report(con, "student_emotions", video=video_id)
     cols = ["student_id", "minutes_visible", "presence", "attention_rate", "longest_inattentive_s"]
-    table = att.select(cols).join(
-        emo.select(["student_id", "dominant_emotion", "dominant_share"]), "student_id"
+    att = att.select(cols).append_column("attention_readable", att.column("readable_share"))
+    emo = emo.select(["student_id", "dominant_emotion", "dominant_share"]).append_column(
+        "emotion_readable", emo.column("readable_share")
     )
+    table = att.join(emo, "student_id")
     return table.sort_by("student_id").to_pylist()
 
 
@@ -103,12 +105,20 @@ def print_student_report(output: str | Path, video_path: str | Path) -> list[dic
     rows = student_report(output, vid)
     n = row.column("sampled_frames")[0].as_py()
     print(f"\n{video_path}: {n} sampled frames, model {row.column('model_version')[0].as_py()}")
-    print(f"{'student':16} {'min seen':>8} {'present':>7} {'attentive':>9} {'longest off s':>13}  emotion")
+    # "readable": the share of the student's frames each number rests on (docs/VALIDITY.md)
+    print(
+        f"{'student':16} {'min seen':>8} {'present':>7} {'attentive':>9} {'readable':>8} "
+        f"{'longest off s':>13}  emotion (share, readable)"
+    )
     for r in rows:
         rate = "-" if r["attention_rate"] is None else f"{r['attention_rate']:.2f}"
+        if r["dominant_emotion"] is None:
+            emotion = "unreadable (face too small)"
+        else:
+            emotion = f"{r['dominant_emotion']} ({r['dominant_share']:.2f}, {r['emotion_readable']:.2f})"
         print(
             f"{r['student_id']:16} {r['minutes_visible']:8.2f} {r['presence']:7.2f} {rate:>9} "
-            f"{r['longest_inattentive_s']:13.1f}  {r['dominant_emotion']} ({r['dominant_share']:.2f})"
+            f"{r['attention_readable']:8.2f} {r['longest_inattentive_s']:13.1f}  {emotion}"
         )
     print("(fer-stream report student_attention --data OUTPUT for the full report; docs/REPORTS.md)")
     return rows
