@@ -26,7 +26,10 @@ protocol are resumed from or published):
   normalisation; its classifier rows of the six shared labels are kept, contempt starts fresh.
 
 Resumable: each finished (model, init, fold) appends one JSON line to ``--results``; a rerun skips
-what is there. Inside a fold, ``fit`` saves ``last.pt`` under ``--work`` after every epoch, so a
+what is there. Parallel: a fold in progress is claimed with an exclusive ``flock`` on
+``--work/<protocol>/<model>-<init>-fold<f>.claim``, so the same command started once per core
+(``--threads 1`` each) shares the folds out; the kernel drops a dead worker's claim.
+Inside a fold, ``fit`` saves ``last.pt`` under ``--work`` after every epoch, so a
 killed run continues from its last epoch. Each model's CPU speed (faces/s, torch eager, batch 64,
 ``--speed-threads``) is measured once and stored the same way. The Markdown table (mean ± std
 over folds, pooled accuracy, per-class recall, params, multiply-adds, faces/s, folds done) is
@@ -37,6 +40,8 @@ tables say how many folds each row has.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import fcntl
 import hashlib
 import json
 import math
@@ -124,6 +129,24 @@ def append_result(path: Path, rec: dict) -> None:
 
 def fold_key(rec: dict) -> tuple:
     return rec["model"], rec["init"], rec.get("init_version"), rec["fold"], rec["protocol_id"]
+
+
+@contextlib.contextmanager
+def claim(path: Path):
+    """Yield True while this process holds ``path``'s exclusive ``flock``, False (at once) when
+    another process holds it. The kernel drops the lock when its holder dies, so a killed worker's
+    fold is free for the next one (which resumes its epoch checkpoint)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)
 
 
 # ---------------------------------------------------------------------------- data
@@ -417,6 +440,7 @@ def main(argv=None) -> dict:
     records = read_results(results)
     done = {fold_key(r) for r in records if r.get("kind") == "fold"}
     stopped = None
+    busy: list[str] = []  # folds another worker held when this one came to them
     for name in [] if a.table_only or not a.speed_seconds else models:
         if not any(r.get("kind") == "speed" and r["model"] == name for r in records):
             model = registry.build(name, num_classes=len(CKPLUS_LABELS))
@@ -465,12 +489,29 @@ def main(argv=None) -> dict:
         if a.budget_s and time.time() - t_start > a.budget_s:
             stopped = f"time budget of {a.budget_s:.0f} s spent"
             break
-        res = run_fold(
-            name, init_name, init, ds.images, y, folds, f, hp[init_name], device, work / pid, a.epoch_resume
-        )
-        rec.update(res, params=params, macs=macs, device=device, protocol=proto)
-        rec["threads"] = torch.get_num_threads() if device == "cpu" else None
-        append_result(results, rec)
+        with claim(work / pid / f"{name}-{init_name}-fold{f}.claim") as mine:
+            if not mine:  # another worker is on this fold
+                busy.append(f"{name}-{init_name}-fold{f}")
+                continue
+            # Another worker may have finished it since this one read the results.
+            if fold_key(rec) in {fold_key(r) for r in read_results(results) if r.get("kind") == "fold"}:
+                continue
+            res = run_fold(
+                name,
+                init_name,
+                init,
+                ds.images,
+                y,
+                folds,
+                f,
+                hp[init_name],
+                device,
+                work / pid,
+                a.epoch_resume,
+            )
+            rec.update(res, params=params, macs=macs, device=device, protocol=proto)
+            rec["threads"] = torch.get_num_threads() if device == "cpu" else None
+            append_result(results, rec)
         done.add(fold_key(rec))
         print(
             json.dumps({k: rec[k] for k in ("model", "init", "fold", "accuracy", "epochs_run", "seconds")}),
@@ -486,6 +527,7 @@ def main(argv=None) -> dict:
         "rows": rows,
         "results": str(results),
         "stopped": stopped,
+        "busy": busy,
         "seconds": round(time.time() - t_start, 1),
     }
     print(json.dumps(summary))

@@ -158,9 +158,9 @@ def fit(
     """
     g = torch.Generator().manual_seed(hp.seed)
     torch.manual_seed(hp.seed)
-    model.to(device)
-    if device.startswith("cuda"):
-        model = model.to(memory_format=torch.channels_last)
+    # channels_last on CPU too: oneDNN's depthwise and pointwise convolutions train 1.37x (paper),
+    # 1.42x (lite) and 1.38x (xception) faster in it on 1 thread (docs/BENCHMARKS.md); same maths.
+    model = model.to(device).to(memory_format=torch.channels_last)
     k = model.config.num_classes
     counts = np.bincount(train_y, minlength=k).astype(float)
     w = np.where(counts > 0, (counts.sum() / np.maximum(counts, 1) / k) ** hp.class_weight_power, 0.0)
@@ -210,8 +210,7 @@ def fit(
             xb = batch_fn(idx) if batch_fn is not None else train_x[idx]
             xb, yb = xb.to(device), ytr[idx].to(device)
             xb = augment(xb, g)
-            if device.startswith("cuda"):
-                xb = xb.contiguous(memory_format=torch.channels_last)
+            xb = xb.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device_type="cuda", dtype=torch.float16, enabled=use_amp):
                 logits = model(xb)
                 loss = F.cross_entropy(logits.float(), yb, weight=class_w, label_smoothing=hp.label_smoothing)

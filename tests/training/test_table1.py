@@ -36,7 +36,9 @@ def test_smoke_runs_every_model_and_init_then_resumes_without_redoing(tmp_path):
     for r in folds:
         assert np.array(r["confusion"]).sum() == r["n_test"] > 0
         assert r["n_train"] + r["n_val"] + r["n_test"] == 56
-    assert not any((tmp_path / "work").rglob("*-fold*"))  # epoch checkpoints removed when a fold is done
+    # epoch checkpoints removed when a fold is done (the empty .claim lock files stay)
+    assert not [p for p in (tmp_path / "work").rglob("*") if p.is_dir() and "-fold" in p.name]
+    assert not list((tmp_path / "work").rglob("last.pt"))
 
     # A second run with more folds does only the new ones: one more line per (model, init).
     s2, _ = _smoke(tmp_path, "--only-folds", "2")
@@ -64,6 +66,24 @@ def test_budget_stops_between_folds_and_the_order_option(tmp_path):
     s, _ = _smoke(tmp_path, "--order", "fold", "--models", "smoke", "--inits", "scratch")
     folds = [r["fold"] for r in _lines(tmp_path / "t1.jsonl") if r["kind"] == "fold"]
     assert folds == [0, 1] and s["stopped"] is None
+
+
+@pytest.mark.slow
+def test_a_fold_another_worker_holds_is_left_to_it(tmp_path):
+    # Worker A holds fold 0's claim; worker B (the same command) does fold 1 only and says so.
+    one = ["--models", "smoke", "--inits", "scratch", "--only-folds", "2", "--speed-seconds", "0"]
+    s, _ = _smoke(tmp_path, *one, "--table-only")  # just the protocol id
+    claim_path = tmp_path / "work" / s["protocol_id"] / "smoke-scratch-fold0.claim"
+    with table1.claim(claim_path) as mine:
+        assert mine
+        with table1.claim(claim_path) as again:  # a second open file description is refused too
+            assert not again
+        s, _ = _smoke(tmp_path, *one)
+    assert s["busy"] == ["smoke-scratch-fold0"]
+    assert [r["fold"] for r in _lines(tmp_path / "t1.jsonl")] == [1]
+    # A finished claim is free again: the next run does fold 0, and nothing twice.
+    s, _ = _smoke(tmp_path, *one)
+    assert s["busy"] == [] and sorted(r["fold"] for r in _lines(tmp_path / "t1.jsonl")) == [0, 1]
 
 
 def test_a_killed_fold_continues_from_its_last_epoch(tmp_path, capsys):
