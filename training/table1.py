@@ -3,6 +3,7 @@
     python -m training.table1 --models paper --threads 2          # the paper's network first
     python -m training.table1 --threads 2                         # then every CPU model
     python -m training.table1 --table-only                        # the docs table from the results
+    python -m training.table1 --speed-only --models paper,lite,paper-se,xception,inception-v4
     python -m training.table1 --smoke                             # seconds, synthetic faces (CI)
 
 The protocol (``protocol()`` below; every result line carries it, and only lines of the current
@@ -389,6 +390,11 @@ def parse(argv=None):
         help="model: all folds of one model, then the next (CPU); fold: fold 0 of every model first (GPU)",
     )
     ap.add_argument("--table-only", action="store_true", help="only rewrite the table from --results")
+    ap.add_argument(
+        "--speed-only",
+        action="store_true",
+        help="measure every --models' CPU faces/s again (one run, so the column compares), no training",
+    )
     ap.add_argument("--smoke", action="store_true", help="synthetic faces, tiny models, seconds (CI)")
     a = ap.parse_args(argv)
     if a.smoke:  # the whole code path on 56 synthetic faces of 4 subjects
@@ -442,7 +448,7 @@ def main(argv=None) -> dict:
     stopped = None
     busy: list[str] = []  # folds another worker held when this one came to them
     for name in [] if a.table_only or not a.speed_seconds else models:
-        if not any(r.get("kind") == "speed" and r["model"] == name for r in records):
+        if a.speed_only or not any(r.get("kind") == "speed" and r["model"] == name for r in records):
             model = registry.build(name, num_classes=len(CKPLUS_LABELS))
             rec = {
                 "kind": "speed",
@@ -452,13 +458,14 @@ def main(argv=None) -> dict:
                 "batch": 64,
                 "device": "cpu",
                 "shared_machine": True,
+                "load_1min": round(os.getloadavg()[0], 2),  # what else ran (the table uses the latest line)
             }
             append_result(results, rec)
             records.append(rec)
 
     # The jobs: (model, init) pairs that have weights to start from, times folds.
     pairs = []
-    for name in [] if a.table_only else models:
+    for name in [] if a.table_only or a.speed_only else models:
         for init_name in inits:
             init = None
             if init_name == "fer2013":

@@ -173,3 +173,17 @@ def test_real_ckplus_folds_are_ckplus_cvs_and_subject_independent():
         test, val = set(subjects[folds == f]), set(subjects[folds == (f + 1) % 10])
         rest = set(subjects[(folds != f) & (folds != (f + 1) % 10)])
         assert not (test & val) and not (test & rest) and not (val & rest)
+
+
+def test_speed_only_measures_again_trains_nothing_and_the_table_uses_the_latest(tmp_path):
+    for _ in range(2):
+        s, docs = _smoke(tmp_path, "--speed-only", "--models", "smoke", "--speed-seconds", "0.1")
+    lines = _lines(tmp_path / "t1.jsonl")
+    assert [r["kind"] for r in lines] == ["speed", "speed"] and s["rows"] == []
+    assert all(r["faces_per_s"] > 0 and "load_1min" in r for r in lines)
+    records = lines + [
+        {"kind": "fold", "model": "smoke", "init": "scratch", "fold": 0, "protocol_id": "p", "accuracy": 1.0}
+        | {"confusion": np.eye(len(CKPLUS_LABELS), dtype=int).tolist(), "params": 1, "macs": 1}
+    ]
+    (row,) = table1.summarise(records, "p", 4)
+    assert row["faces_per_s"] == lines[-1]["faces_per_s"]
