@@ -238,7 +238,13 @@ def run_fold(
         "best_epoch": hist["best_epoch"],
         "epochs_run": len(hist["epochs"]),
         "val_curve": [round(e.get("val_acc", float("nan")), 4) for e in hist["epochs"]],
-        "seconds": round(time.time() - t0, 1),
+        "seconds": round(time.time() - t0, 1),  # this run's part of the fold (less when resumed)
+        # the fold's whole training time across resumes (None: epochs from before it was recorded)
+        "train_seconds": (
+            round(sum(e["seconds"] for e in hist["epochs"]), 1)
+            if all("seconds" in e for e in hist["epochs"])
+            else None
+        ),
     }
 
 

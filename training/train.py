@@ -193,6 +193,7 @@ def fit(
         hist, best_state, start_epoch = ck["hist"], ck["best_state"], ck["epoch"] + 1
         print(f"resumed from {out / 'last.pt'} at epoch {start_epoch}", file=sys.stderr)
     for epoch in range(start_epoch, hp.epochs):
+        t_epoch = time.time()
         model.train()
         perm = torch.randperm(len(train_x), generator=g)
         bar = tqdm(
@@ -235,6 +236,7 @@ def fit(
                 hist["best_val_acc"], hist["best_epoch"] = rec["val_acc"], epoch + 1
                 best_state = {k_: v.detach().cpu().clone() for k_, v in model.state_dict().items()}
                 hist["best_per_class"] = per_class_accuracy(pred, val_y, labels)
+        rec["seconds"] = round(time.time() - t_epoch, 2)  # this epoch, validation included
         hist["epochs"].append(rec)
         if not quiet:
             print(json.dumps(rec), file=sys.stderr, flush=True)

@@ -102,9 +102,12 @@ def test_a_killed_fold_continues_from_its_last_epoch(tmp_path, capsys):
     model = table1.new_model("smoke", None, hp.seed)
     train.fit(model, x[tr], y[tr], x[folds == 1], y[folds == 1], one_epoch, "cpu", out=fold_dir, quiet=True)
     assert (fold_dir / "last.pt").is_file()
+    first = torch.load(fold_dir / "last.pt", weights_only=False)["hist"]["epochs"][0]["seconds"]
     res = table1.run_fold("smoke", "scratch", None, ds.images, y, folds, 0, hp, "cpu", work, True)
     assert "resumed from" in capsys.readouterr().err
     assert res["epochs_run"] == 2 and not fold_dir.exists()
+    # the fold's training time counts the epoch from before the kill too
+    assert res["train_seconds"] > first > 0
 
 
 def test_summary_is_mean_std_pooled_and_recall():
