@@ -70,3 +70,15 @@ def test_one_face_keeps_only_the_close_up():
     below_board = changed[changed[:, 0] >= 40]
     assert below_board[:, 0].min() >= ys.start - 3 and below_board[:, 0].max() < ys.stop + 3
     assert below_board[:, 1].min() >= xs.start - 3 and below_board[:, 1].max() < xs.stop + 3
+
+
+def test_train_step_bench_times_every_variant_and_writes_its_json(tmp_path):
+    from bench import train_step
+
+    out = train_step.main(
+        ["--presets", "smoke", "--seconds", "0.05", "--repeat", "2", "--json", str(tmp_path / "t.json")]
+    )
+    assert set(out["images_per_s"]["smoke"]) == set(train_step.VARIANTS)
+    assert all(len(v) == 2 and min(v) > 0 for v in out["runs"]["smoke"].values())
+    assert out["speedup_vs_contiguous"]["smoke"]["channels_last"] > 0
+    assert (tmp_path / "t.json").is_file()
