@@ -158,8 +158,8 @@ def fit(
     """
     g = torch.Generator().manual_seed(hp.seed)
     torch.manual_seed(hp.seed)
-    # channels_last on CPU too: oneDNN's depthwise and pointwise convolutions train 1.37x (paper),
-    # 1.42x (lite) and 1.38x (xception) faster in it on 1 thread (docs/BENCHMARKS.md); same maths.
+    # channels_last on CPU too: oneDNN's depthwise and pointwise convolutions train 1.26-1.34x
+    # faster in it on 1 thread (paper, lite, xception; bench/train_step.py); same maths.
     model = model.to(device).to(memory_format=torch.channels_last)
     k = model.config.num_classes
     counts = np.bincount(train_y, minlength=k).astype(float)
