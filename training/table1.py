@@ -50,6 +50,7 @@ import os
 import shutil
 import sys
 import time
+from collections import Counter
 from dataclasses import asdict
 from pathlib import Path
 
@@ -150,6 +151,15 @@ def claim(path: Path):
         os.close(fd)
 
 
+def precision_of(device: str, precision: str) -> str:
+    """How a fold's training steps ran: ``fp16-amp`` (CUDA, always), ``bf16-amp`` or ``fp32`` (CPU).
+    Not part of the protocol (autocast changes rounding, not the task, data or schedule); every fold
+    line records it and the table shows it, so rows that mix precisions say so."""
+    if device.startswith("cuda"):
+        return "fp16-amp"
+    return "bf16-amp" if precision == "bf16" else "fp32"
+
+
 # ---------------------------------------------------------------------------- data
 def synthetic_ckplus(n_subjects: int = 4, per_class: int = 2, seed: int = 0) -> D.FaceSet:
     """Learnable toy faces for ``--smoke``: each class a bright bar at its own angle, with noise."""
@@ -192,6 +202,7 @@ def run_fold(
     device: str,
     work: Path,
     epoch_resume: bool,
+    cpu_bf16: bool = False,
 ) -> dict:
     """Train ``name`` on the folds other than ``fold`` and ``fold + 1`` (early stopping on the
     latter), test on ``fold``. ``images uint8 (N, 48, 48)``, ``y (N,)`` CK+ class indices, ``folds
@@ -222,6 +233,7 @@ def run_fold(
         labels=CKPLUS_LABELS,
         resume=epoch_resume,
         quiet=True,
+        cpu_bf16=cpu_bf16,
     )
     pred = predict(model, x[te], device).argmax(1)
     conf = np.zeros((len(CKPLUS_LABELS),) * 2, int)
@@ -298,11 +310,22 @@ def summarise(records: list[dict], pid: str, k: int) -> list[dict]:
                 },
                 "params": rs[0]["params"],
                 "macs": rs[0]["macs"],
+                "precision": dict(sorted(Counter(_precision(r) for r in rs).items())),
                 "faces_per_s": speed.get(model, {}).get("faces_per_s"),
                 "speed_threads": speed.get(model, {}).get("threads"),
             }
         )
     return rows
+
+
+def _precision(rec: dict) -> str:  # lines from before the field: CPU float32 or CUDA float16 autocast
+    return rec.get("precision") or (
+        "fp16-amp" if str(rec.get("device", "cpu")).startswith("cuda") else "fp32"
+    )
+
+
+def _precisions(counts: dict[str, int]) -> str:  # "fp32", or "fp32 x2, bf16-amp x8" for a mixed row
+    return next(iter(counts)) if len(counts) == 1 else ", ".join(f"{k} x{n}" for k, n in counts.items())
 
 
 def _pct(v) -> str:
@@ -322,11 +345,13 @@ def markdown(rows: list[dict], proto: dict, pid: str, results: str) -> str:
         "",
         "| model | init | folds done | accuracy (mean ± std over folds) | pooled | "
         + " | ".join(labels)
-        + " | params | multiply-adds | CPU faces/s |",
-        "|---|---|---:|---:|---:|" + "---:|" * len(labels) + "---:|---:|---:|",
+        + " | params | multiply-adds | CPU faces/s | trained in |",
+        "|---|---|---:|---:|---:|" + "---:|" * len(labels) + "---:|---:|---:|---|",
     ]
     for name, acc in REPORTED.items():
-        lines.append(f"| {name} (Yu, reported) | not stated | | {acc} % | |" + " |" * len(labels) + " | | |")
+        lines.append(
+            f"| {name} (Yu, reported) | not stated | | {acc} % | |" + " |" * len(labels) + " | | | |"
+        )
     for r in rows:
         init = "scratch" if r["init"] == "scratch" else f"FER2013 (`{r['init_weights']}`)"
         partial = "" if r["folds_done"] == r["folds"] else " (partial)"
@@ -335,7 +360,7 @@ def markdown(rows: list[dict], proto: dict, pid: str, results: str) -> str:
             f"| `{r['model']}` | {init} | {r['folds_done']}/{r['folds']}{partial} | "
             f"**{_pct(r['mean'])} ± {_pct(r['std'])} %** | {_pct(r['pooled'])} % | "
             + " | ".join(_pct(r["recall"][n]) for n in labels)
-            + f" | {r['params']:,} | {r['macs'] / 1e6:,.1f} M | {speed} |"
+            + f" | {r['params']:,} | {r['macs'] / 1e6:,.1f} M | {speed} | {_precisions(r['precision'])} |"
         )
     if not rows:
         lines.append("\n(no fold finished yet under this protocol)")
@@ -376,6 +401,12 @@ def parse(argv=None):
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--device", default="auto")
+    ap.add_argument(
+        "--precision",
+        choices=("fp32", "bf16"),
+        default="fp32",
+        help="CPU training steps in float32 or under bfloat16 autocast (AMX CPUs: 2x on the big presets)",
+    )
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads for training (0: all cores)")
     ap.add_argument("--speed-threads", type=int, default=2)
     ap.add_argument("--speed-seconds", type=float, default=3.0, help="0: do not measure CPU speed")
@@ -521,9 +552,11 @@ def main(argv=None) -> dict:
                 device,
                 work / pid,
                 a.epoch_resume,
+                cpu_bf16=a.precision == "bf16",
             )
             rec.update(res, params=params, macs=macs, device=device, protocol=proto)
             rec["threads"] = torch.get_num_threads() if device == "cpu" else None
+            rec["precision"] = precision_of(device, a.precision)
             append_result(results, rec)
         done.add(fold_key(rec))
         print(

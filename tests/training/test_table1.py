@@ -134,6 +134,7 @@ def test_summary_is_mean_std_pooled_and_recall():
     records.append({"kind": "speed", "model": "m", "faces_per_s": 12.5, "threads": 2})
     (row,) = table1.summarise(records, "p", 10)
     assert row["folds_done"] == 2 and row["folds"] == 10
+    assert row["precision"] == {"fp32": 2}  # lines from before the field: CPU float32
     assert row["mean"] == pytest.approx(0.75) and row["std"] == pytest.approx(0.25)
     assert row["pooled"] == pytest.approx(7 / 10)
     assert row["recall"]["angry"] == pytest.approx(4 / 7) and row["recall"]["contempt"] == 1.0
@@ -190,3 +191,34 @@ def test_speed_only_measures_again_trains_nothing_and_the_table_uses_the_latest(
     ]
     (row,) = table1.summarise(records, "p", 4)
     assert row["faces_per_s"] == lines[-1]["faces_per_s"]
+
+
+def test_precision_is_recorded_and_a_mixed_row_says_so(tmp_path):
+    one = ["--models", "smoke", "--inits", "scratch", "--speed-seconds", "0"]
+    _smoke(tmp_path, *one, "--only-folds", "1")
+    s, docs = _smoke(tmp_path, *one, "--only-folds", "2", "--precision", "bf16")
+    assert [r["precision"] for r in _lines(tmp_path / "t1.jsonl")] == ["fp32", "bf16-amp"]
+    (row,) = s["rows"]
+    assert row["precision"] == {"bf16-amp": 1, "fp32": 1}
+    assert "| bf16-amp x1, fp32 x1 |" in docs.read_text()
+    assert table1.precision_of("cuda:0", "fp32") == "fp16-amp"
+
+
+def test_fit_with_cpu_bf16_runs_its_steps_under_bfloat16_autocast():
+    ds = table1.synthetic_ckplus()
+    y = np.array([CKPLUS_LABELS.index(x) for x in ds.labels])
+    x = train.to_tensor(ds.images, 0.45, 0.2)
+    seen = []
+    for bf16 in (False, True):
+        model = table1.new_model("smoke", None, 0)
+        hook = model.register_forward_hook(
+            lambda m, i, o, b=bf16: seen.append((b, torch.is_autocast_enabled("cpu")))
+        )
+        hp = train.Hyper(epochs=1, batch_size=8, patience=5, warmup_epochs=0.5)
+        hist = train.fit(model, x, y, x[:8], y[:8], hp, "cpu", quiet=True, cpu_bf16=bf16)
+        hook.remove()
+        assert np.isfinite(hist["epochs"][0]["train_loss"])
+        assert all(p.dtype == torch.float32 for p in model.parameters())  # weights stay float32
+    train_calls = {bf16: {on for b, on in seen if b == bf16} for bf16 in (False, True)}
+    assert train_calls[False] == {False}  # float32 steps, float32 validation
+    assert train_calls[True] == {True, False}  # bf16 steps, float32 validation
