@@ -34,9 +34,10 @@ def test_smoke_training_loss_falls_and_weights_describe_themselves(tmp_path):
 
 
 @pytest.mark.slow
-def test_smoke_training_on_real_fer2013(tmp_path):
+@pytest.mark.parametrize("precision", [[], ["--cpu-bf16"]], ids=["fp32", "cpu-bf16"])
+def test_smoke_training_on_real_fer2013(tmp_path, precision):
     data = shared("fer2013/train.parquet").parent
-    s = train.main(["--smoke", "--data", str(data), "--out", str(tmp_path), "--threads", "2"])
+    s = train.main(["--smoke", "--data", str(data), "--out", str(tmp_path), "--threads", "2", *precision])
     assert s["last_loss"] < s["first_loss"], s
 
 
