@@ -310,6 +310,7 @@ def summarise(records: list[dict], pid: str, k: int) -> list[dict]:
                 },
                 "params": rs[0]["params"],
                 "macs": rs[0]["macs"],
+                "per_fold": {r["fold"]: r["accuracy"] for r in rs},
                 "precision": dict(sorted(Counter(_precision(r) for r in rs).items())),
                 "faces_per_s": speed.get(model, {}).get("faces_per_s"),
                 "speed_threads": speed.get(model, {}).get("threads"),
@@ -364,6 +365,20 @@ def markdown(rows: list[dict], proto: dict, pid: str, results: str) -> str:
         )
     if not rows:
         lines.append("\n(no fold finished yet under this protocol)")
+        return "\n".join(lines)
+    # Per fold, so that partial rows can be compared on the folds they share.
+    k = rows[0]["folds"]
+    lines += [
+        "",
+        "Accuracy per test fold (%), the same subjects in each column:",
+        "",
+        "| model | init | " + " | ".join(str(f) for f in range(k)) + " |",
+        "|---|---|" + "---:|" * k,
+    ]
+    for r in rows:
+        init = "scratch" if r["init"] == "scratch" else "FER2013"
+        cells = [_pct(r["per_fold"][f]) if f in r["per_fold"] else "" for f in range(k)]
+        lines.append(f"| `{r['model']}` | {init} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
