@@ -143,7 +143,7 @@ def test_summary_is_mean_std_pooled_and_recall():
     md = table1.markdown([row], {"labels": list(CKPLUS_LABELS), **_proto()}, "p", "r.jsonl")
     assert "| `m` | scratch | 2/10 (partial) | **75.0 ± 25.0 %** | 70.0 % | 57.1 | 100.0 |" in md
     assert row["per_fold"] == {0: 1.0, 1: 0.5}
-    assert "| `m` | scratch | 100.0 | 50.0 |" + " |" * 8 in md  # folds 2-9 not done: empty cells
+    assert "| `m` | scratch | 100.0 | 50.0 |" + "  |" * 8 in md  # folds 2-9 not done: empty cells
 
 
 def _proto():
