@@ -30,6 +30,9 @@ Resumable: each finished (model, init, fold) appends one JSON line to ``--result
 what is there. Parallel: a fold in progress is claimed with an exclusive ``flock`` on
 ``--work/<protocol>/<model>-<init>-fold<f>.claim``, so the same command started once per core
 (``--threads 1`` each) shares the folds out; the kernel drops a dead worker's claim.
+Precision is how the steps ran, not part of the protocol: float32 on CPU by default, bfloat16
+autocast with ``--precision bf16`` (2x on the 800 M multiply-add presets on AMX CPUs), float16
+autocast on CUDA. Each fold line records it and the table shows it per row.
 Inside a fold, ``fit`` saves ``last.pt`` under ``--work`` after every epoch, so a
 killed run continues from its last epoch. Each model's CPU speed (faces/s, torch eager, batch 64,
 ``--speed-threads``) is measured once and stored the same way. The Markdown table (mean ± std
