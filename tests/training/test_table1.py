@@ -224,3 +224,17 @@ def test_fit_with_cpu_bf16_runs_its_steps_under_bfloat16_autocast():
     train_calls = {bf16: {on for b, on in seen if b == bf16} for bf16 in (False, True)}
     assert train_calls[False] == {False}  # float32 steps, float32 validation
     assert train_calls[True] == {True, False}  # bf16 steps, float32 validation
+
+
+def test_image_split_is_its_own_protocol_and_leaks_subjects(tmp_path):
+    ds = table1.synthetic_ckplus()
+    folds = table1.image_folds(len(ds.labels), 4, 0)
+    assert sorted(np.bincount(folds)) == [14, 14, 14, 14]  # dealt evenly
+    subjects = ds.subjects.astype(str)
+    # some subject has images in more than one fold: the leak the subject split prevents
+    assert any(len(set(folds[subjects == s])) > 1 for s in set(subjects))
+    one = ["--models", "smoke", "--inits", "scratch", "--speed-seconds", "0", "--only-folds", "1"]
+    s_subject, _ = _smoke(tmp_path, *one, "--table-only")
+    s_image, docs = _smoke(tmp_path, *one, "--split", "image")
+    assert s_image["protocol_id"] != s_subject["protocol_id"]
+    assert "RANDOM-IMAGE (not subject-independent)" in docs.read_text()
