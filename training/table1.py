@@ -381,7 +381,7 @@ def markdown(rows: list[dict], proto: dict, pid: str, results: str) -> str:
     k = rows[0]["folds"]
     lines += [
         "",
-        "Accuracy per test fold (%), the same subjects in each column:",
+        "Accuracy per test fold (%), the same test faces in each column:",
         "",
         "| model | init | " + " | ".join(str(f) for f in range(k)) + " |",
         "|---|---|" + "---:|" * k,
