@@ -31,7 +31,7 @@ what is there. Parallel: a fold in progress is claimed with an exclusive ``flock
 ``--work/<protocol>/<model>-<init>-fold<f>.claim``, so the same command started once per core
 (``--threads 1`` each) shares the folds out; the kernel drops a dead worker's claim.
 Precision is how the steps ran, not part of the protocol: float32 on CPU by default, bfloat16
-autocast with ``--precision bf16`` (2x on the 800 M multiply-add presets on AMX CPUs), float16
+autocast with ``--precision bf16`` (1.6-1.9x per step on the 800 M multiply-add presets on AMX CPUs), float16
 autocast on CUDA. Each fold line records it and the table shows it per row.
 Inside a fold, ``fit`` saves ``last.pt`` under ``--work`` after every epoch, so a
 killed run continues from its last epoch. Each model's CPU speed (faces/s, torch eager, batch 64,
@@ -348,8 +348,12 @@ def markdown(rows: list[dict], proto: dict, pid: str, results: str) -> str:
     hp = proto["hyper"]["scratch"]
     lines = [
         f"Protocol `{pid}`: CK+48 ({proto['n_images']} images), {proto['folds']}-fold "
-        f"{'subject-independent' if 'split' not in proto else 'RANDOM-IMAGE (not subject-independent)'} "
-        f"(folds of `training.ckplus_cv`, seed {proto['fold_seed']}), early stopping on fold f+1, "
+        + (
+            f"subject-independent (folds of `training.ckplus_cv`, seed {proto['fold_seed']})"
+            if "split" not in proto
+            else f"RANDOM-IMAGE (not subject-independent) (`image_folds`, seed {proto['fold_seed']})"
+        )
+        + ", early stopping on fold f+1, "
         f"at most {hp['epochs']} epochs (patience {hp['patience']}), batch {hp['batch_size']}; "
         f"`python -m training.table1`, results in `{results}`. Recall per class is pooled over the "
         "folds done; faces/s: torch eager on CPU, batch 64, on a machine shared with other work "
@@ -437,7 +441,7 @@ def parse(argv=None):
         "--precision",
         choices=("fp32", "bf16"),
         default="fp32",
-        help="CPU training steps in float32 or under bfloat16 autocast (AMX CPUs: 2x on the big presets)",
+        help="CPU training steps in float32 or under bfloat16 autocast (AMX: 1.6-1.9x on the big presets)",
     )
     ap.add_argument("--threads", type=int, default=0, help="torch CPU threads for training (0: all cores)")
     ap.add_argument("--speed-threads", type=int, default=2)
