@@ -296,7 +296,10 @@ def test_a_run_killed_mid_batch_then_rerun_leaves_each_record_once(local_ray, sm
     inp.mkdir()
     shutil.copy(shared("videos/single_face.mp4"), inp / "a.mp4")
     shutil.copy(shared("videos/WolfgangLanger_Pexels.mp4"), inp / "b.mp4")  # 19.7 s: still running
+    # 8 fps: b's 158 frames keep it running well after a's 20 are written, even on an idle machine
+    # (at the default rate both could finish between two polls: seen once in CI)
     args = ["--input", str(inp), "--output", str(out), "--weights", str(smoke_weights), "--quiet"]
+    args += ["--sample-fps", "8"]
     env = {k: v for k, v in os.environ.items() if k != "RAY_ADDRESS"}
     # its own embedded Ray, in its own process group: SIGKILL takes the driver and its Ray down
     proc = subprocess.Popen(
