@@ -355,6 +355,12 @@ def test_the_only_classifier_node_lost_stops_clearly_and_a_rerun_completes(
     args = ["--input", str(base / "in"), "--output", str(out), *analysis, "--placement-wait-s", "5"]
     job = cluster.submit([*args, "--quiet", "--summary-json", str(summary)])
     _wait_for(node_c, "ray::_analyze_segment", "ray::ClassifierActor")
+    # the actor past its __init__ (the process is titled from the creation task on, torch imports
+    # after that): its ready probe has answered, so the summary can name the node that was lost
+    deadline = time.monotonic() + 120
+    while not any(t.startswith("ray::ClassifierActor") and "__init__" not in t for t in node_c.titles()):
+        assert time.monotonic() < deadline, f"the classifier never got past __init__: {node_c.titles()}"
+        time.sleep(0.1)
     time.sleep(1.0)
     node_c.kill()
     assert job.wait() == 1, job.output[-3000:]
