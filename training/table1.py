@@ -329,6 +329,41 @@ def summarise(records: list[dict], pid: str, k: int) -> list[dict]:
     return rows
 
 
+def paired(rows: list[dict], ref_model: str = "paper") -> list[dict]:
+    """Every other row against ``ref_model`` from scratch, on the test folds both have done: mean
+    difference in points (row minus reference), folds better / equal / worse, and the two-sided exact
+    sign-flip p of the mean difference. The folds share training subjects, so the folds are not
+    independent samples and the p is optimistic (Nadeau & Bengio 2003): a pointer, not a verdict."""
+    ref = next((r for r in rows if r["model"] == ref_model and r["init"] == "scratch"), None)
+    if ref is None:
+        return []
+    out = []
+    for r in rows:
+        shared = sorted(set(r["per_fold"]) & set(ref["per_fold"]))
+        if r is ref or not shared:
+            continue
+        d = np.array([r["per_fold"][f] - ref["per_fold"][f] for f in shared])
+        d = np.where(np.abs(d) < 1e-12, 0.0, d)  # equal accuracies on a fold: a tie, not +-epsilon
+        p = None
+        if len(d) <= 16:  # every sign assignment: 2^n means
+            signs = 1 - 2 * ((np.arange(2 ** len(d))[:, None] >> np.arange(len(d))) & 1)
+            p = float(np.mean(np.abs((signs * d).mean(axis=1)) >= abs(d.mean()) - 1e-12))
+        out.append(
+            {
+                "model": r["model"],
+                "init": r["init"],
+                "against": ref_model,
+                "folds": shared,
+                "diff": float(d.mean()),
+                "better": int((d > 0).sum()),
+                "equal": int((d == 0).sum()),
+                "worse": int((d < 0).sum()),
+                "p": p,
+            }
+        )
+    return out
+
+
 def _precision(rec: dict) -> str:  # lines from before the field: CPU float32 or CUDA float16 autocast
     return rec.get("precision") or (
         "fp16-amp" if str(rec.get("device", "cpu")).startswith("cuda") else "fp32"
@@ -394,6 +429,25 @@ def markdown(rows: list[dict], proto: dict, pid: str, results: str) -> str:
         init = "scratch" if r["init"] == "scratch" else "FER2013"
         cells = [_pct(r["per_fold"][f]) if f in r["per_fold"] else "" for f in range(k)]
         lines.append(f"| `{r['model']}` | {init} | " + " | ".join(cells) + " |")
+    pairs = paired(rows)
+    if pairs:
+        lines += [
+            "",
+            "Paired against `paper` from scratch on the folds both have done (row minus `paper`): "
+            "mean difference in points, folds better / equal / worse, and the two-sided exact "
+            "sign-flip p. The folds share training subjects, so p is optimistic: a pointer, not a test "
+            "of significance.",
+            "",
+            "| model | init | folds shared | mean difference | better / equal / worse | p |",
+            "|---|---|---:|---:|---|---:|",
+        ]
+        for c in pairs:
+            init = "scratch" if c["init"] == "scratch" else "FER2013"
+            p = "" if c["p"] is None else f"{c['p']:.2f}"
+            lines.append(
+                f"| `{c['model']}` | {init} | {len(c['folds'])} | {100 * c['diff']:+.1f} | "
+                f"{c['better']} / {c['equal']} / {c['worse']} | {p} |"
+            )
     return "\n".join(lines)
 
 
@@ -611,6 +665,7 @@ def main(argv=None) -> dict:
     summary = {
         "protocol_id": pid,
         "rows": rows,
+        "paired": paired(rows),
         "results": str(results),
         "stopped": stopped,
         "busy": busy,

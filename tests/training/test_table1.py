@@ -146,6 +146,31 @@ def test_summary_is_mean_std_pooled_and_recall():
     assert "| `m` | scratch | 100.0 | 50.0 |" + "  |" * 8 in md  # folds 2-9 not done: empty cells
 
 
+def test_paired_comparison_is_on_shared_folds_with_an_exact_sign_flip_p():
+    def row(model, per_fold, init="scratch"):
+        return {"model": model, "init": init, "per_fold": per_fold}
+
+    ref = row("paper", {0: 0.8, 1: 0.9, 2: 0.7, 3: 0.6})
+    other = row("xception", {0: 0.9, 1: 0.9, 2: 0.8, 4: 0.5})  # fold 3 not done, fold 4 not in ref
+    (c,) = table1.paired([other, ref])
+    assert c["model"] == "xception" and c["folds"] == [0, 1, 2]
+    assert c["diff"] == pytest.approx(0.2 / 3)
+    assert (c["better"], c["equal"], c["worse"]) == (2, 1, 0)
+    # sign flips of (+0.1, 0, +0.1): |mean| is as large only with both signs alike: 4 of 8
+    assert c["p"] == pytest.approx(0.5)
+    worse = row("lite", {f: v - 0.05 for f, v in ref["per_fold"].items()})
+    (w,) = table1.paired([ref, worse])
+    assert w["worse"] == 4 and w["diff"] == pytest.approx(-0.05)
+    assert w["p"] == pytest.approx(2 / 16)  # all four the same sign, either way
+    assert table1.paired([other]) == []  # no reference row: nothing to pair
+    hp = _proto()
+    for r in (ref, other):
+        r.update(folds=10, folds_done=len(r["per_fold"]), mean=0.8, std=0.1, pooled=0.8, params=1, macs=1)
+        r.update(recall=dict.fromkeys(CKPLUS_LABELS, 0.5), precision={"fp32": 1}, faces_per_s=None)
+    md = table1.markdown([ref, other], {"labels": list(CKPLUS_LABELS), **hp}, "p", "r.jsonl")
+    assert "| `xception` | scratch | 3 | +6.7 | 2 / 1 / 0 | 0.50 |" in md
+
+
 def _proto():
     hp = train.Hyper(epochs=40, batch_size=32, patience=10)
     return {"n_images": 837, "folds": 10, "fold_seed": 0, "hyper": {"scratch": hp.__dict__}}
