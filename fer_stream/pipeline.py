@@ -540,7 +540,8 @@ class RunSummary:
     wall_s: float
     aborted: bool = False
     error: str | None = None  # why the run stopped early ("PlacementError: ...")
-    classifier_nodes: list[str] = field(default_factory=list)  # Ray node id of each classifier actor
+    # Ray node id of each classifier actor; "" while its ready probe has not answered
+    classifier_nodes: list[str] = field(default_factory=list)
 
     def as_json(self) -> dict:
         """The summary as plain JSON data (``--summary-json``)."""
@@ -572,7 +573,7 @@ class RunSummary:
         nodes = [n for r in self.results for n in r.segment_nodes]
         if len(set(nodes) | set(self.classifier_nodes)) > 1:  # a cluster: where the work ran
             per_node = ", ".join(f"{n[:8]} {nodes.count(n)}" for n in sorted(set(nodes)))
-            actors = ", ".join(n[:8] for n in self.classifier_nodes)
+            actors = ", ".join(n[:8] or "(not placed yet)" for n in self.classifier_nodes)
             lines.append(f"nodes: segments per node {per_node}; classifier actors on {actors}")
         if self.error:
             lines.append(f"STOPPED: {self.error}")
