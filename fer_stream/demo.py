@@ -20,11 +20,18 @@ import numpy as np
 W, H, ROWS, COLS, TILE = 1280, 720, 3, 6, 112
 
 
+class DemoError(RuntimeError):
+    """The demo cannot run here: its extra (scikit-image, the faces it is made of) is not installed.
+
+    ``fer-stream`` says why on stderr and exits ``exits.ERROR``.
+    """
+
+
 def _faces() -> tuple[np.ndarray, np.ndarray]:
     try:
         import skimage.data as skd
     except ImportError as e:  # the demo extra: pip install 'fer_stream[demo]'
-        raise SystemExit("the demo needs scikit-image: pip install -e '.[demo]'") from e
+        raise DemoError("the demo needs scikit-image: pip install -e '.[demo]'") from e
     lfw = (skd.lfw_subset()[:100] * 255).astype(np.uint8)  # the first 100 are faces
     return lfw, skd.astronaut()
 
@@ -50,7 +57,11 @@ def _frame(t: float, lfw: np.ndarray, astronaut: np.ndarray, rng: np.random.Gene
 
 
 def make_demo_clip(path: str | Path, seconds: float = 8.0, fps: int = 10, seed: int = 0) -> Path:
-    """Write the demo lecture (H.264 in mp4, 1280x720) to ``path``; returns the path."""
+    """Write the demo lecture (H.264 in mp4, 1280x720) to ``path``; returns the path.
+
+    Raises:
+        DemoError: scikit-image (the demo extra) is not installed.
+    """
     lfw, astronaut = _faces()
     rng = np.random.default_rng(seed)
     path = Path(path)

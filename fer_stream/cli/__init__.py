@@ -33,7 +33,13 @@ def main(argv=None) -> int:
     for module in COMMANDS:
         module.register(sub)
     a = ap.parse_args(argv)
-    return a.func(a)
+    from fer_stream.demo import DemoError  # imports av: after parsing, so --help stays fast
+
+    try:
+        return a.func(a)
+    except DemoError as e:  # `demo` and `analyze --demo` without the demo extra
+        print(f"fer-stream {a.cmd}: {e}", file=sys.stderr)
+        return exits.ERROR
 
 
 if __name__ == "__main__":

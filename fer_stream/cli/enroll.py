@@ -8,6 +8,8 @@ from __future__ import annotations
 import json
 import sys
 
+from fer_stream.cli import exits
+
 
 def _enroll(a) -> int:
     from fer_stream import identity
@@ -24,11 +26,14 @@ def _enroll(a) -> int:
         if seats is not None:
             path = identity.save_seat_map(a.output, course, seats)
             out["seats"] = {"seats": len(seats.student_ids), "store": str(path)}
-    except (OSError, ValueError) as e:
+    except OSError as e:  # an unreadable roster or seat map, an unwritable store
         print(f"fer-stream enroll: {e}", file=sys.stderr)
-        return 2
+        return exits.ERROR
+    except ValueError as e:  # a bad course code, a bad roster row, a photo without a usable face
+        print(f"fer-stream enroll: {e}", file=sys.stderr)
+        return exits.USAGE
     print(json.dumps(out))
-    return 0
+    return exits.OK
 
 
 def register(subparsers) -> None:
@@ -38,6 +43,7 @@ def register(subparsers) -> None:
         description="Store a course's roster (face descriptors of each student's photos; no photos are "
         "kept) or seat map under OUTPUT/identity/<course>/ (owner-only). A new roster replaces the "
         "course's earlier one. See docs/PRIVACY.md.",
+        epilog=exits.EPILOG,
     )
     p.add_argument("--course", required=True, help="course code, as in the records' course column")
     p.add_argument("--output", required=True, help="records folder of the analysis (holds identity/)")

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+from fer_stream.cli import exits
+
 
 def _models(a) -> int:
     from fer_stream.models import BUILTIN, checkpoint
@@ -24,7 +26,7 @@ def _models(a) -> int:
                 }
             )
         )
-    return 0
+    return exits.OK
 
 
 def register(sub) -> None:
