@@ -10,7 +10,7 @@ by face centre (table ``TRUTH`` below); ``obama_and_biden.jpg`` also shows a chi
 enrolled, so she must stay unknown.
 
 Scenarios: everyone enrolled, then each person left out in turn (their test faces must then come out
-unknown). Each test photo is matched as one lecture: ``descriptors.match`` (one-to-one) of all its faces
+unknown). Each test photo is matched as one lecture: ``matching.match`` (one-to-one) of all its faces
 against the roster. Per face: TP = the right enrolled id; FP = an enrolled id that is wrong
 (including any id for someone not enrolled); FN = an enrolled person not given their id.
 Precision = TP / (TP + FP), recall = TP / (TP + FN), pooled over scenarios, per threshold.
@@ -35,6 +35,7 @@ import numpy as np
 
 from fer_stream import identity
 from fer_stream.faces import descriptors
+from fer_stream.identity import matching
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PEOPLE = ("obama", "biden", "alex_lacamoire")
@@ -78,7 +79,7 @@ def evaluate(enrolled: dict, tests: list, thresholds: list[float]) -> dict:
             ids = [p for p in people for _ in enrolled[p]]
             gallery = np.concatenate([enrolled[p] for p in people])
             for image, desc, truth in tests:
-                pred = descriptors.match(desc, gallery, ids, thr)
+                pred = matching.match(desc, gallery, ids, thr)
                 for p, t in zip(pred, truth):
                     t = t if t in people else None  # not enrolled in this scenario: must be unknown
                     if p is not None and p == t:

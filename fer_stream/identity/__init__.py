@@ -1,8 +1,9 @@
 """Student identity across lectures: the owner-only store, enrolment, resolution, forgetting.
 
-The face maths (descriptors, one-to-one matching, seat geometry, galleries) is
-``fer_stream.faces.descriptors``; this package keeps it in ``OUTPUT/identity/<course>/`` and uses it:
+The face descriptors are ``fer_stream.faces.descriptors`` (maths only); this package matches them
+to students and keeps them in ``OUTPUT/identity/<course>/``:
 
+    matching.py  one-to-one matching, seat maps, galleries (maths; no files)
     store.py     folders, file names, galleries and seat maps on disk (0700/0600, atomic writes)
     roster.py    roster.csv -> enrolment descriptors (``fer-stream enroll``)
     resolve.py   a lecture's student keys -> roster ids, seats or pseudonyms (ids: its docstring)
@@ -12,18 +13,9 @@ Descriptors are biometric data: they never leave the store (docs/PRIVACY.md).
 """
 
 from fer_stream.config import IdentityConfig
-from fer_stream.faces.descriptors import (
-    DIM,
-    DescriptorCollector,
-    FaceDescriptor,
-    Gallery,
-    SeatMap,
-    key_centres,
-    match,
-    shared_descriptor,
-    student_descriptors,
-)
+from fer_stream.faces.descriptors import DIM, DescriptorCollector, FaceDescriptor, shared_descriptor
 from fer_stream.identity.forget import forget_lectures, forget_student
+from fer_stream.identity.matching import Gallery, SeatMap, key_centres, match, student_descriptors
 from fer_stream.identity.resolve import Resolution, resolve_students
 from fer_stream.identity.roster import Enroller, enroll_roster, read_roster
 from fer_stream.identity.store import (

@@ -10,7 +10,7 @@ from datetime import date
 
 import numpy as np
 
-from fer_stream.faces.descriptors import SeatMap
+from fer_stream.identity.matching import SeatMap
 from fer_stream.identity.store import (
     PSEUDONYM_FILE,
     ROSTER_FILE,

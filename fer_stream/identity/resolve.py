@@ -25,7 +25,8 @@ from datetime import date
 import numpy as np
 
 from fer_stream.config import IdentityConfig
-from fer_stream.faces.descriptors import DIM, Gallery, key_centres, match, student_descriptors
+from fer_stream.faces.descriptors import DIM
+from fer_stream.identity.matching import Gallery, key_centres, match, student_descriptors
 from fer_stream.identity.store import (
     PSEUDONYM_FILE,
     ROSTER_FILE,

@@ -13,7 +13,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from fer_stream.faces.descriptors import FaceDescriptor, Gallery
+from fer_stream.faces.descriptors import FaceDescriptor
+from fer_stream.identity.matching import Gallery
 from fer_stream.identity.store import ROSTER_FILE, course_dir, save_gallery
 from fer_stream.inputs import check_course
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from fer_stream.faces.descriptors import Gallery, SeatMap
+from fer_stream.identity.matching import Gallery, SeatMap
 from fer_stream.inputs import check_course
 from fer_stream.ops.layout import IDENTITY_DIR
 from fer_stream.records import write_atomic
@@ -93,7 +93,7 @@ def load_gallery(path: Path) -> tuple[Gallery, int]:
 
 
 def load_seat_map(path: str | os.PathLike) -> SeatMap:
-    """Read a ``seats.json`` (format: :meth:`fer_stream.faces.descriptors.SeatMap.from_json`).
+    """Read a ``seats.json`` (format: :meth:`fer_stream.identity.matching.SeatMap.from_json`).
 
     Raises:
         IdentityStoreError: unreadable file or bad values.

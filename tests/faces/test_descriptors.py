@@ -1,5 +1,4 @@
-"""Face descriptors and their maths: one-to-one matching, the median per student, the on_frame
-collector, seat-map geometry, and dlib's descriptor network on invalid faces."""
+"""Face descriptors: the on_frame collector and dlib's descriptor network on invalid faces."""
 
 from types import SimpleNamespace
 
@@ -9,39 +8,6 @@ import pytest
 from fer_stream.config import IdentityConfig
 from fer_stream.faces import descriptors
 from fer_stream.faces.detections import Detections
-from tests.faces.synthetic import RNG, SEATS, near, person, unit
-
-# --------------------------------------------------------------------------------------------------
-# Matching
-
-
-def test_match_is_one_to_one_within_threshold_and_uses_the_closest_photo():
-    a, b = person(2)
-    gallery = np.stack([a, near(a, 0.9), b])  # a has a second, poor photo
-    ids = ["alice", "alice", "bob"]
-    # two queries close to alice: only the closer gets her; the other is left unmatched, never bob
-    q = np.stack([near(a, 0.3), near(a, 0.1), near(b, 0.2), unit(RNG.normal(size=128))])
-    assert descriptors.match(q, gallery, ids, 0.6) == [None, "alice", "bob", None]
-    assert descriptors.match(q, gallery, ids, 0.05) == [None] * 4  # nobody within a tight threshold
-    assert descriptors.match(np.zeros((0, 128)), gallery, ids) == []
-    assert descriptors.match(q, np.zeros((0, 128)), []) == [None] * 4
-    with pytest.raises(ValueError, match="ids"):
-        descriptors.match(q, gallery, ids[:2])
-
-
-def test_student_descriptor_is_the_median_over_tracks_and_ignores_an_outlier():
-    a = person(1)[0]
-    far = unit(RNG.normal(size=128))
-    tracks = {1: np.stack([near(a, 0.05), near(a, 0.05)]), 2: np.stack([far, near(a, 0.05)]), 9: far[None]}
-    got = descriptors.student_descriptors(tracks, {1: "s001", 2: "s001", 3: "s002"})
-    assert list(got) == ["s001"]  # track 9 is no student's; s002 has no descriptor
-    assert got["s001"].shape == (128,) and got["s001"].dtype == np.float32
-    assert (
-        np.linalg.norm(got["s001"] - a)
-        < 0.2
-        < np.linalg.norm(np.mean(np.concatenate([*tracks.values()]), 0) - a)
-    )
-
 
 # --------------------------------------------------------------------------------------------------
 # The on_frame collector
@@ -125,44 +91,6 @@ def test_collector_config_is_validated():
 
 
 # --------------------------------------------------------------------------------------------------
-# Seat maps
-
-
-def test_seat_map_units_and_validation():
-    norm = descriptors.SeatMap.from_json(SEATS)
-    px = descriptors.SeatMap.from_json(
-        {
-            "units": "pixels",
-            "frame_size": [640, 360],
-            "seats": [
-                {"student_id": "st-1", "rect": [0, 0, 320, 360]},
-                {"student_id": "st-2", "rect": [320, 0, 640, 180]},
-            ],
-        }
-    )
-    np.testing.assert_allclose(norm.rects, px.rects)
-    back = descriptors.SeatMap.from_json(norm.to_json())  # what the store writes reads back the same
-    assert back.student_ids == ("st-1", "st-2") and back.room == "B-204"
-    np.testing.assert_allclose(back.rects, norm.rects)
-    for bad in (
-        {"seats": [{"student_id": "a", "rect": [0.5, 0, 0.2, 1]}]},  # x2 < x1
-        {"seats": [{"student_id": "a", "rect": [0, 0, 1.5, 1]}]},  # outside the frame
-        {"seats": [{"student_id": "a", "rect": [0, 0, 1, 1]}, {"student_id": "a", "rect": [0, 0, 1, 1]}]},
-        {"units": "pixels", "seats": [{"student_id": "a", "rect": [0, 0, 1, 1]}]},  # no frame_size
-        {"seats": [{"rect": [0, 0, 1, 1]}]},
-    ):
-        with pytest.raises(ValueError):
-            descriptors.SeatMap.from_json(bad)
-
-
-def test_seat_assignment_is_one_student_per_seat():
-    seats = descriptors.SeatMap.from_json(SEATS)
-    # two students in st-1's seat: the one nearer its centre gets it; one in no seat (bottom right)
-    got = seats.assign(np.array([[0.25, 0.5], [0.1, 0.9], [0.75, 0.25], [0.9, 0.9]]))
-    assert got == ["st-1", None, "st-2", None]
-
-
-# --------------------------------------------------------------------------------------------------
 # dlib's descriptor network
 
 
@@ -174,3 +102,19 @@ def test_descriptor_shapes_and_invalid_faces():
     assert np.isnan(d(img, [[10, 10, 80, 90]], lm)).all()
     with pytest.raises(ValueError):
         d(img[..., 0], [[10, 10, 80, 90]], lm)
+
+
+def test_the_faces_package_never_imports_identity():
+    """faces/ is the maths under identity/; an import the other way round would be a cycle."""
+    import ast
+    from pathlib import Path
+
+    import fer_stream.faces
+
+    upward = []
+    for path in sorted(Path(fer_stream.faces.__file__).parent.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            names = [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            names += [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            upward += [f"{path.name}: {n}" for n in names if n.startswith("fer_stream.identity")]
+    assert upward == []

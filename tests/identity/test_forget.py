@@ -5,9 +5,9 @@ from datetime import date
 import numpy as np
 import pytest
 
-from fer_stream.faces.descriptors import Gallery, SeatMap
 from fer_stream.identity import store
 from fer_stream.identity.forget import forget_lectures, forget_student
+from fer_stream.identity.matching import Gallery, SeatMap
 from fer_stream.identity.resolve import resolve_students
 from tests.faces.synthetic import mode, near, person, summary
 

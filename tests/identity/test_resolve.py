@@ -5,8 +5,8 @@ from datetime import date
 
 import numpy as np
 
-from fer_stream.faces.descriptors import Gallery, SeatMap
 from fer_stream.identity import forget, store
+from fer_stream.identity.matching import Gallery, SeatMap
 from fer_stream.identity.resolve import resolve_students
 from tests.faces.synthetic import SEATS, mode, near, person, summary
 

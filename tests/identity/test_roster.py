@@ -6,9 +6,9 @@ from pathlib import Path
 import cv2
 import pytest
 
-from fer_stream.faces.descriptors import match
 from fer_stream.identity import roster as rosters
 from fer_stream.identity import store
+from fer_stream.identity.matching import match
 from tests.faces.synthetic import mode
 from tests.helpers import shared
 

@@ -6,8 +6,8 @@ import os
 import numpy as np
 import pytest
 
-from fer_stream.faces.descriptors import Gallery
 from fer_stream.identity import store
+from fer_stream.identity.matching import Gallery
 from tests.faces.synthetic import mode, person
 
 
