@@ -39,7 +39,7 @@ from pathlib import Path
 
 from fer_stream import inputs, records, reports, retention
 from fer_stream.config import ModelInfo, PipelineConfig, config_hash
-from fer_stream.ops import layout, runlog
+from fer_stream.ops import atomic, layout, runlog
 from fer_stream.ops.lock import OutputLock
 
 _KEEP_ERRORS = 5  # failures kept per video in the state file
@@ -334,7 +334,7 @@ class _Night:
         self.record["videos"] = [f.as_json() for f in files if f.action != "done_before"]
         self._count(files)
         self.save()  # what the night is about to do, in case it dies
-        records.write_json_atomic(self.output / layout.STATE_FILE, state)
+        atomic.write_json_atomic(self.output / layout.STATE_FILE, state)
         done: list[InboxFile] = []
         if todo:
             started = pipeline.connect(address, num_cpus)
@@ -359,7 +359,7 @@ class _Night:
                     done.append(f)
                 else:
                     self._failed(f, state)
-            records.write_json_atomic(self.output / layout.STATE_FILE, state)
+            atomic.write_json_atomic(self.output / layout.STATE_FILE, state)
         touched = self._courses_of(done)
         touched |= self._after_done(done, files)
         if self.options.retention_days is not None:
@@ -483,7 +483,7 @@ class _Night:
         for side in (f.path.with_name(f.path.name + ".json"), f.path.with_suffix(".json")):
             if side.is_file():  # its course/date sidecar goes along
                 shutil.move(side, dest.with_name(dest.name + ".json"))
-        records.write_json_atomic(
+        atomic.write_json_atomic(
             dest.with_name(dest.name + ".quarantine.json"),
             {
                 "video_id": f.video_id,

@@ -45,10 +45,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from fer_stream import records
-from fer_stream.ops import layout, runlog
+from fer_stream.ops import atomic, layout, runlog
 from fer_stream.ops.layout import JOURNAL, TOMBSTONES
 
-# Phase-1 files (renamed by the journal, so not records.write_atomic's own temporaries); the name
+# Phase-1 files (renamed by the journal, so not atomic.write_atomic's own temporaries); the name
 # ends in .tmp, so records.remove_stale_temp_files clears an old one too, and starts with '.', so
 # readers skip it.
 _TMP_SUFFIX = ".retention.tmp"
@@ -123,7 +123,7 @@ class _Change:
         on disk (fsynced) before the journal can name it."""
         tmp = _tmp_beside(path)
         self.ops.append(["replace", str(tmp.relative_to(self.output)), str(path.relative_to(self.output))])
-        records.write_atomic(tmp, lambda f: pq.write_table(table, f, compression=records.COMPRESSION))
+        atomic.write_atomic(tmp, lambda f: pq.write_table(table, f, compression=records.COMPRESSION))
 
     def delete(self, path: Path) -> None:
         self.ops.append(["delete", str(path.relative_to(self.output))])
@@ -139,7 +139,7 @@ class _Change:
         if not self.ops:
             return
         journal = self.output / JOURNAL
-        records.write_json_atomic(journal, {"what": self.what, "created_at": runlog.iso(), "ops": self.ops})
+        atomic.write_json_atomic(journal, {"what": self.what, "created_at": runlog.iso(), "ops": self.ops})
         for op in self.ops:
             _apply(self.output, op)
         journal.unlink()
@@ -152,7 +152,7 @@ def recover(output: str | os.PathLike) -> str | None:
 
     Call it holding the output's lock (``fer_stream.ops.lock.OutputLock``), before anything else
     writes. The temporary files of a journal or ``forgotten.json`` whose writing was cut short
-    (``records.write_atomic``'s, beside them) go too.
+    (``atomic.write_atomic``'s, beside them) go too.
     """
     output = Path(output)
     for name in (JOURNAL, TOMBSTONES):
@@ -217,7 +217,7 @@ def _add_tombstones(output: Path, videos: Iterable[str] = (), reason: str = "", 
         for s in stones["students"]
     ):
         stones["students"].append({**student, "at": runlog.iso()})
-    records.write_json_atomic(output / TOMBSTONES, stones)
+    atomic.write_json_atomic(output / TOMBSTONES, stones)
 
 
 # --------------------------------------------------------------------------------------------------

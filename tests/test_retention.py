@@ -202,7 +202,7 @@ def test_a_crash_before_the_swap_leaves_the_old_data(dataset, monkeypatch):
     # a real kill leaves the temporaries of phase 1: recover deletes them, the data stays as it was
     folder = next((dataset / "faces").glob("*/*"))
     (folder / f".{vid(1)}_{CHASH}.0123abcd{retention._TMP_SUFFIX}").write_bytes(b"half a parquet")
-    # and a journal that was being written (records.write_atomic's temporary): never applied
+    # and a journal that was being written (ops.atomic.write_atomic's temporary): never applied
     (dataset / f".{retention.JOURNAL}.k1ll3d.tmp").write_text('{"ops": [["delete", "faces"]')
     assert retention.recover(dataset) == "discarded"
     assert hidden_files(dataset) == [] and tables(dataset) == before

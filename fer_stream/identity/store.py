@@ -1,7 +1,7 @@
 """The identity store: ``OUTPUT/identity/<course>/{roster.npz, pseudonyms.npz, seats.json}``.
 
 Descriptors are biometric data. They live only here (folders 0700, files 0600, written atomically
-by ``fer_stream.records.write_atomic``), never in the face records or reports; see docs/PRIVACY.md.
+by ``fer_stream.ops.atomic.write_atomic``), never in the face records or reports; see docs/PRIVACY.md.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ import numpy as np
 
 from fer_stream.identity.matching import Gallery, SeatMap
 from fer_stream.inputs import check_course
+from fer_stream.ops.atomic import write_atomic
 from fer_stream.ops.layout import IDENTITY_DIR
-from fer_stream.records import write_atomic
 
 ROSTER_FILE, PSEUDONYM_FILE, SEATS_FILE = "roster.npz", "pseudonyms.npz", "seats.json"
 

@@ -20,6 +20,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from fer_stream.ops.atomic import write_atomic
+
 OPSET = 17
 _EXPORT_VERSION = "1"  # bump when the export settings change: old cache files are then not reused
 
@@ -84,8 +86,6 @@ def to_onnx_bytes(
 
 def cached_export(module: torch.nn.Module, name: str, export) -> Path:
     """The cache file of ``module`` (exported by ``export() -> bytes`` when missing)."""
-    from fer_stream.records import write_atomic
-
     key = hashlib.sha256(f"{name}:{_EXPORT_VERSION}:{OPSET}:{_state_sha(module)}".encode()).hexdigest()[:20]
     path = cache_dir() / f"{name}-{key}.onnx"
     if not path.is_file():
@@ -146,8 +146,6 @@ def export_emotion(weights, path: str | os.PathLike | None = None) -> Path | byt
     )
     if path is None:
         return data
-    from fer_stream.records import write_atomic
-
     return write_atomic(path, lambda f: f.write(data))
 
 

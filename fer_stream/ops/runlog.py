@@ -23,8 +23,7 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from fer_stream import records
-from fer_stream.ops import layout
+from fer_stream.ops import atomic, layout
 
 RUN_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")  # what new_run_id makes
 
@@ -62,8 +61,8 @@ def new_record(kind: str, output: Path, run_id: str | None = None) -> dict:
 
 
 def save(output: Path, record: dict) -> Path:
-    """Write ``record`` to ``OUTPUT/runs/<run_id>.json`` (atomically: ``records.write_json_atomic``)."""
-    return records.write_json_atomic(layout.run_record(output, record["run_id"]), record)
+    """Write ``record`` to ``OUTPUT/runs/<run_id>.json`` (atomically: ``atomic.write_json_atomic``)."""
+    return atomic.write_json_atomic(layout.run_record(output, record["run_id"]), record)
 
 
 def mark_killed(output: Path, stale: dict, by: str) -> None:
