@@ -1,4 +1,4 @@
-"""Time of each report (sql/*.sql through fer_stream.reports) on a synthetic 10-million-row faces table.
+"""Time of each report (fer_stream/reports/sql/*.sql, run_report) on a synthetic 10-million-row faces table.
 
 The dataset (built once, cached under --dir): --courses courses x --lectures lectures each, 40 students
 per lecture (ids stable across a course's lectures), 2 sampled frames/s, every student seen in a random

@@ -189,7 +189,8 @@ def test_identity_changes_the_config_hash_only_when_on(tmp_path):
 
 
 def test_student_trend_report_follows_a_student_across_lectures(run):
-    """The same, through the project's report (sql/student_trend.sql): one row per student per lecture."""
+    """The same, through the project's report (fer_stream/reports/sql/student_trend.sql): one row per
+    student per lecture."""
     rows = reports.report(run, "student_trend", course="ROS", min_visible_s=0).to_pylist()
     lectures = {}
     for r in rows:

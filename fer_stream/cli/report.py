@@ -100,7 +100,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     formats = ["table", "csv", "json", "parquet", "html"]
     p = sub.add_parser(
         "report",
-        help="run a report (sql/NAME.sql) over the records: table, CSV, JSON, Parquet or an HTML page",
+        help="run a report (fer_stream/reports/sql/NAME.sql) over the records: table, CSV, JSON, "
+        "Parquet or an HTML page",
         description="Run a report over the records of an analysis run. `--list` shows the reports and "
         "their parameters; definitions are in docs/REPORTS.md.",
         epilog=EPILOG,

@@ -1,6 +1,7 @@
 """The SQL runner: DuckDB runs ``sql/*.sql`` over the Parquet records with bound parameters.
 
-One report per SQL file (``sql/<name>.sql``, a chain of CTEs ending in ``select * from final``);
+One report per SQL file (``sql/<name>.sql``, a chain of CTEs ending in ``select * from final``), package
+data of ``fer_stream.reports`` read with :mod:`importlib.resources` (a checkout, a wheel, a zip alike);
 definitions are commented where they are computed and listed in ``docs/REPORTS.md``. A report's
 parameters are the ``$name`` placeholders in its file, bound by :func:`run_report` through DuckDB's
 prepared statements, never pasted into the SQL::
@@ -25,6 +26,7 @@ import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
+from importlib import resources
 from pathlib import Path
 
 import duckdb
@@ -34,7 +36,9 @@ import pyarrow.parquet as pq
 
 from fer_stream import records
 
-SQL_DIR = Path(__file__).resolve().parents[2] / "sql"
+# The report SQL, package data: a Traversable (a folder of the installed package, or inside a zip), so
+# read it with .read_text() / .iterdir(), never as a filesystem path.
+SQL_DIR = resources.files("fer_stream.reports") / "sql"
 FORMATS = ("table", "csv", "json", "parquet", "html")
 
 
@@ -50,7 +54,7 @@ class NoRecordsError(ReportError):
 
 
 class ReadError(ReportError):
-    """A file the reports need is missing or unreadable: the records folder, a Parquet file, ``sql/``."""
+    """A file the reports need is missing or unreadable: the records folder, a Parquet file, the SQL."""
 
 
 @dataclass(frozen=True)
@@ -99,25 +103,35 @@ _PLACEHOLDER = re.compile(r"\$([a-z_][a-z0-9_]*)")
 # The SQL files
 
 
-def _sql_path(name: str) -> Path:
-    """``sql/<name>.sql`` of a report (not of the shared ``_`` views)."""
-    _check_sql_dir()
-    path = SQL_DIR / f"{name}.sql"
-    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or not path.is_file():
+def _sql_file(name: str) -> str:
+    """The text of ``sql/<name>.sql``: a report, or a shared view when ``name`` starts with ``_``."""
+    try:
+        return (SQL_DIR / f"{name}.sql").read_text(encoding="utf-8")
+    except (OSError, KeyError) as e:  # a broken install (a zip raises KeyError for a missing member)
+        raise ReadError(
+            f"the report SQL file {name}.sql is missing from the installed fer_stream ({SQL_DIR}): "
+            f"reinstall fer_stream ({type(e).__name__}: {e})"
+        ) from e
+
+
+def _report_sql(name: str) -> str:
+    """The SQL of report ``name`` (not of the shared ``_`` views)."""
+    # The name is checked before it touches a path: no '../', no '_' views, no file of another kind.
+    if not re.fullmatch(r"[a-z][a-z0-9_]*", name) or name not in report_names():
         raise ReportError(f"unknown report {name!r}; reports: {', '.join(report_names())}")
-    return path
+    return _sql_file(name)
 
 
 def report_names() -> list[str]:
     """The reports, one per ``sql/<name>.sql`` (files starting with ``_`` are shared views)."""
-    _check_sql_dir()
-    return sorted(p.stem for p in SQL_DIR.glob("*.sql") if not p.stem.startswith("_"))
-
-
-def _check_sql_dir() -> None:
-    # sql/ sits beside the package in the repository (house layout): a checkout or editable install
-    if not (SQL_DIR / "_lectures.sql").is_file():
-        raise ReadError(f"the report SQL files are not at {SQL_DIR}: run from a checkout of fer_stream")
+    try:
+        files = [p.name for p in SQL_DIR.iterdir() if p.is_file()]
+    except (OSError, ValueError):  # no such folder (zipfile.Path raises ValueError)
+        files = []
+    names = sorted(f.removesuffix(".sql") for f in files if f.endswith(".sql") and not f.startswith("_"))
+    if not names:  # the package data did not ship: say so, not "unknown report; reports: <nothing>"
+        raise ReadError(f"no report SQL files in the installed fer_stream ({SQL_DIR}): reinstall fer_stream")
+    return names
 
 
 def _code(sql: str) -> str:
@@ -127,7 +141,7 @@ def _code(sql: str) -> str:
 
 def report_params(name: str) -> list[str]:
     """Parameters report ``name`` takes: the ``$name`` placeholders of its SQL, in order of appearance."""
-    found = dict.fromkeys(_PLACEHOLDER.findall(_code(_sql_path(name).read_text())))
+    found = dict.fromkeys(_PLACEHOLDER.findall(_code(_report_sql(name))))
     unknown = [p for p in found if p not in PARAMS]
     if unknown:  # a programming error in sql/, not a user's
         raise RuntimeError(f"sql/{name}.sql uses undeclared parameters {unknown}; add them to PARAMS")
@@ -137,7 +151,7 @@ def report_params(name: str) -> list[str]:
 def describe(name: str) -> str:
     """The first comment paragraph of ``sql/<name>.sql``, without the report's name."""
     lines = []
-    for line in _sql_path(name).read_text().splitlines():
+    for line in _report_sql(name).splitlines():
         if not line.startswith("--") or line.strip() == "--":
             break
         lines.append(line[2:].strip())
@@ -177,14 +191,14 @@ def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
         )
     con = duckdb.connect()
     _register(con, "videos", files["videos"])
-    con.execute((SQL_DIR / "_lectures.sql").read_text())
+    con.execute(_sql_file("_lectures"))
     # Only the record files of each video's latest done run: <video_id>_<config_hash>.parquet
     current = {
         f"{v}_{h}.parquet" for v, h in con.sql("select video_id, config_hash from lectures").fetchall()
     }
     for name in ("faces", "frames"):
         _register(con, name, [f for f in files[name] if Path(f).name in current])
-    con.execute((SQL_DIR / "_student_lectures.sql").read_text())
+    con.execute(_sql_file("_student_lectures"))
     return con
 
 
@@ -260,7 +274,7 @@ def run_report(
     """
     values = bind(name, {**(params or {}), **kwargs})
     try:
-        return con.sql(_sql_path(name).read_text(), params=values).to_arrow_table()
+        return con.sql(_report_sql(name), params=values).to_arrow_table()
     except duckdb.Error as e:  # e.g. a Parquet file that is not one: say which report met it
         raise ReadError(f"report {name}: {type(e).__name__}: {e}") from e
 

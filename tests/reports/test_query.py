@@ -282,7 +282,7 @@ def test_every_report_declares_documented_parameters():
     for name in names:
         assert f"`{name}`" in doc, name
         for p in reports.report_params(name):
-            assert f"${p}" in (ROOT / "sql" / f"{name}.sql").read_text().split("\nwith\n")[0], (name, p)
+            assert f"${p}" in (reports.SQL_DIR / f"{name}.sql").read_text().split("\nwith\n")[0], (name, p)
     for p in reports.PARAMS:
         assert f"`{p}`" in doc, p
 
