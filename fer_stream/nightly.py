@@ -28,6 +28,7 @@ and file names: ``fer_stream.ops.layout``.
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import shutil
@@ -115,13 +116,13 @@ def locked_run(output: Path, record: dict, work: Callable[[], object]) -> dict:
                     record["recovered_erasure"] = recovered
                 records.remove_stale_temp_files(output)
                 work()
-                record["status"] = "finished"
+                record["status"] = runlog.RunStatus.FINISHED
             except (SystemExit, KeyboardInterrupt) as e:
-                record["status"] = "interrupted"
+                record["status"] = runlog.RunStatus.INTERRUPTED
                 record["errors"].append({"error": f"interrupted ({type(e).__name__} {e})"})
                 raise
             except Exception as e:  # the run itself failed (weights, Ray, a bad request): recorded
-                record["status"] = "error"
+                record["status"] = runlog.RunStatus.ERROR
                 record["errors"].append({"error_type": type(e).__name__, "error_message": str(e)[:2000]})
     finally:
         record["finished_at"] = runlog.iso()
@@ -151,9 +152,41 @@ def reports_for(output: Path, courses: Iterable[str], day: date, record: dict) -
 # The inbox
 
 
+class Action(enum.StrEnum):
+    """What a night decided for an inbox file (``videos[].action`` and ``counts`` of its record)."""
+
+    # work for tonight (InboxFile.TODO)
+    NEW = "new"
+    CHANGED = "changed"  # new content under a path that held another video before
+    RETRY = "retry"  # failed on an earlier night, its backoff is over
+    REPROCESS = "reprocess"  # done by other weights; --reprocess-on-model-change
+    # not tonight
+    DONE_BEFORE = "done_before"
+    DUPLICATE = "duplicate"  # same content as another inbox file, or as done records of another path
+    COPYING = "copying"  # still changing: not settled for settle_s
+    DEFERRED = "deferred"  # failed before; waiting for its backoff
+    QUARANTINED = "quarantined"  # quarantined on an earlier night but could not be moved
+    FORGOTTEN = "forgotten"  # erased (forgotten.json): never analysed again
+    EXPIRED = "expired"  # its lecture is older than the retention
+    # decided after tonight's try
+    QUARANTINE = "quarantine"  # failed max_attempts times: moved to the quarantine folder
+
+
+class FileStatus(enum.StrEnum):
+    """What came of an inbox file tonight (``videos[].status`` of the night's record)."""
+
+    PENDING = "pending"  # to analyse, until the pipeline answers
+    DONE = "done"
+    FAILED = "failed"
+    SKIPPED = "skipped"  # not analysed tonight (its action says why), or skipped by the pipeline
+
+
 @dataclass
 class InboxFile:
-    """One inbox file in one night: what was decided for it (``action``) and what came of it."""
+    """One inbox file in one night: what was decided for it (``action``) and what came of it.
+
+    Mutable, unlike a result record: a night fills it in as it goes (stat, hash, plan, outcome).
+    """
 
     path: Path
     size: int = 0
@@ -161,16 +194,16 @@ class InboxFile:
     ctime_ns: int = 0
     ino: int = 0
     video_id: str | None = None
-    action: str = ""  # new changed retry reprocess | done_before duplicate copying deferred ...
+    action: Action | None = None  # set for every file by scan_inbox (copying) or _plan
     reason: str = ""
     attempt: int = 0
     old_video_id: str | None = None  # "changed": the content the path held before
     lecture: inputs.Lecture | None = None  # path, video id, course and date, resolved once for the pipeline
-    status: str = "skipped"  # pending (to analyse), then done / failed (or skipped by the pipeline)
+    status: FileStatus = FileStatus.SKIPPED
     error_type: str | None = None
     error_message: str | None = None
 
-    TODO = ("new", "changed", "retry", "reprocess")
+    TODO = (Action.NEW, Action.CHANGED, Action.RETRY, Action.REPROCESS)
 
     def stat_key(self) -> list[int]:
         return [self.size, self.mtime_ns, self.ctime_ns, self.ino]
@@ -201,7 +234,7 @@ def scan_inbox(
     inbox: Path, state: dict, settle_s: float, now: float, exclude: Path | None = None
 ) -> list[InboxFile]:
     """Every video file of ``inbox`` (not under ``exclude``) with its content hash, or
-    ``action="copying"`` while it is not settled. Hashes are reused from ``state["files"]`` while
+    ``action=Action.COPYING`` while it is not settled. Hashes are reused from ``state["files"]`` while
     size, mtime, ctime and inode match."""
     found = []
     cache = state.setdefault("files", {})
@@ -213,7 +246,7 @@ def scan_inbox(
             continue  # moved away since the listing
         last_change = max(f.mtime_ns, f.ctime_ns) / 1e9
         if now - last_change < settle_s:
-            f.action = "copying"
+            f.action = Action.COPYING
             f.reason = f"changed {now - last_change:.0f} s ago (< settle {settle_s:g} s)"
             found.append(f)
             continue
@@ -228,7 +261,7 @@ def scan_inbox(
                 f.reason = f"{type(e).__name__}: {e}"
             before = f.stat_key()
             if not _stat(f) or f.stat_key() != before:
-                f.action, f.reason = "copying", "changed while being hashed"
+                f.action, f.reason = Action.COPYING, "changed while being hashed"
                 found.append(f)
                 continue
             if known and known.get("video_id") != vid:
@@ -302,7 +335,7 @@ class _Night:
         self.now = now if now is not None else time.time()
         self.run_id = runlog.new_run_id(self.now)
         self.quarantine = Path(options.quarantine_dir or output / layout.QUARANTINE_DIR).resolve()
-        self.record = runlog.new_record("nightly", output, self.run_id)
+        self.record = runlog.new_record(runlog.RunKind.NIGHTLY, output, self.run_id)
         self.record.update(
             inbox=str(inbox),
             options={
@@ -331,7 +364,7 @@ class _Night:
         files = scan_inbox(self.inbox, state, self.options.settle_s, self.now, exclude=self.quarantine)
         self._plan(files, state, model)
         todo = [f for f in files if f.action in InboxFile.TODO]
-        self.record["videos"] = [f.as_json() for f in files if f.action != "done_before"]
+        self.record["videos"] = [f.as_json() for f in files if f.action != Action.DONE_BEFORE]
         self._count(files)
         self.save()  # what the night is about to do, in case it dies
         atomic.write_json_atomic(self.output / layout.STATE_FILE, state)
@@ -351,10 +384,10 @@ class _Night:
                 r = by_id.get(f.video_id)
                 if r is None:
                     continue
-                f.status, f.error_type, f.error_message = r.status, r.error_type, r.error_message
-                if r.status == "skipped":
+                f.status, f.error_type, f.error_message = FileStatus(r.status), r.error_type, r.error_message
+                if f.status == FileStatus.SKIPPED:
                     f.reason = r.reason
-                elif r.status == "done":
+                elif f.status == FileStatus.DONE:
                     state["videos"].pop(f.video_id, None)
                     done.append(f)
                 else:
@@ -368,7 +401,7 @@ class _Night:
             )
             self._removed(removal, "retention")
             touched |= set(removal.courses)
-        self.record["videos"] = [f.as_json() for f in files if f.action != "done_before"]
+        self.record["videos"] = [f.as_json() for f in files if f.action != Action.DONE_BEFORE]
         self._count(files)
         if self.options.reports and touched:
             reports_for(self.output, touched, date.fromtimestamp(self.now), self.record)
@@ -393,42 +426,45 @@ class _Night:
             cutoff = date.fromordinal(date.fromtimestamp(self.now).toordinal() - self.options.retention_days)
         first: dict[str, Path] = {}
         for f in files:
-            if f.action == "copying":
+            if f.action == Action.COPYING:
                 continue
             vid = f.video_id
             entry = state["videos"].get(vid, {})
             if vid in forgotten:
-                f.action = "forgotten"
+                f.action = Action.FORGOTTEN
                 f.reason = f"forgotten ({forgotten[vid].get('reason')}); remove the file from the inbox"
             elif vid in first:
-                f.action, f.reason = "duplicate", f"same content as {first[vid]}"
+                f.action, f.reason = Action.DUPLICATE, f"same content as {first[vid]}"
             elif any(r["config_hash"] == self.chash for r in done.get(vid, [])):
                 other = sorted({r["path"] for r in done[vid]} - {str(f.path)})
-                f.action = "done_before" if not other else "duplicate"
+                f.action = Action.DONE_BEFORE if not other else Action.DUPLICATE
                 f.reason = f"done with config {self.chash}" + (f" as {other[0]}" if other else "")
             elif vid in done and not (
                 self.options.reprocess_on_model_change and _other_model(done[vid], model)
             ):
-                f.action = "done_before"
+                f.action = Action.DONE_BEFORE
                 f.reason = f"done with other settings (model {done[vid][-1]['model_version']})"
                 if _other_model(done[vid], model):
                     f.reason += "; --reprocess-on-model-change re-analyses it"
             elif entry.get("quarantined") and not entry["quarantined"].get("moved_to"):
-                f.action, f.reason = "quarantined", entry["quarantined"]["reason"]  # could not be moved
+                f.action, f.reason = Action.QUARANTINED, entry["quarantined"]["reason"]  # could not be moved
             elif entry.get("quarantined"):  # moved out, and back into the inbox by hand: a fresh start
                 state["videos"].pop(vid)
-                f.action, f.attempt, f.reason = "retry", 1, "back from quarantine"
+                f.action, f.attempt, f.reason = Action.RETRY, 1, "back from quarantine"
             elif entry.get("next_try_at", 0) > self.now:
-                f.action = "deferred"
+                f.action = Action.DEFERRED
                 f.reason = f"failed {entry['attempts']}x, next try after {runlog.iso(entry['next_try_at'])}"
             elif entry:
-                f.action, f.attempt = "retry", entry["attempts"] + 1
+                f.action, f.attempt = Action.RETRY, entry["attempts"] + 1
             elif vid in done:
-                f.action, f.reason = "reprocess", f"done by model {done[vid][-1]['model_version']} before"
+                f.action, f.reason = (
+                    Action.REPROCESS,
+                    f"done by model {done[vid][-1]['model_version']} before",
+                )
             elif f.old_video_id and f.old_video_id not in present:
-                f.action, f.reason = "changed", f"the file held {f.old_video_id[:12]} before"
+                f.action, f.reason = Action.CHANGED, f"the file held {f.old_video_id[:12]} before"
             else:
-                f.action = "new"
+                f.action = Action.NEW
             if f.action in InboxFile.TODO:
                 # Course and date once, for the retention check here and for the pipeline. The inbox
                 # is the root of the sidecar lookup (a videos.csv at its top applies to videos in
@@ -437,10 +473,10 @@ class _Night:
             if cutoff is not None and f.action in InboxFile.TODO:
                 day = None if f.lecture.meta_error else f.lecture.meta.lecture_date  # pipeline records errors
                 if day is not None and day < cutoff:
-                    f.action, f.reason = "expired", f"lecture {day} is older than the retention"
+                    f.action, f.reason = Action.EXPIRED, f"lecture {day} is older than the retention"
             if f.action in InboxFile.TODO:
                 f.attempt = f.attempt or 1
-                f.status = "pending"  # until the pipeline says done or failed
+                f.status = FileStatus.PENDING  # until the pipeline says done or failed
             first.setdefault(vid, f.path)
 
     def _failed(self, f: InboxFile, state: dict) -> None:
@@ -471,7 +507,7 @@ class _Night:
         if move_error:
             entry["quarantined"]["move_error"] = move_error
         entry.pop("next_try_at", None)
-        f.action, f.reason = "quarantine", reason + (f" (not moved: {move_error})" if move_error else "")
+        f.action, f.reason = Action.QUARANTINE, reason + (f" (not moved: {move_error})" if move_error else "")
 
     def _move_to_quarantine(self, f: InboxFile, entry: dict, reason: str) -> Path:
         rel = f.path.relative_to(self.inbox)
@@ -543,10 +579,11 @@ class _Night:
     def _count(self, files: list[InboxFile]) -> None:
         counts: dict[str, int] = {"seen": len(files)}
         for f in files:
-            counts[f.action] = counts.get(f.action, 0) + 1
-        for status in ("done", "failed"):
+            if f.action is not None:
+                counts[f.action] = counts.get(f.action, 0) + 1
+        for status in (FileStatus.DONE, FileStatus.FAILED):
             counts[status] = sum(f.status == status for f in files)
-        counts["skipped"] = len(files) - counts["done"] - counts["failed"]
+        counts[FileStatus.SKIPPED] = len(files) - counts[FileStatus.DONE] - counts[FileStatus.FAILED]
         self.record["counts"] = counts
 
 
@@ -567,19 +604,19 @@ def describe(record: dict) -> str:
     c = record.get("counts", {})
     work = ", ".join(f"{c[k]} {k}" for k in InboxFile.TODO if c.get(k))
     skipped = [
-        "done_before",
-        "duplicate",
-        "copying",
-        "deferred",
-        "quarantined",
-        "forgotten",
-        "expired",
+        Action.DONE_BEFORE,
+        Action.DUPLICATE,
+        Action.COPYING,
+        Action.DEFERRED,
+        Action.QUARANTINED,
+        Action.FORGOTTEN,
+        Action.EXPIRED,
     ]
     skip = ", ".join(f"{c[k]} {k.replace('_', ' ')}" for k in skipped if c.get(k))
     lines = [
         f"nightly {record['run_id']} ({record['status']}): {c.get('seen', 0)} inbox files; "
         f"to analyse: {work or 'none'} -> {c.get('done', 0)} done, {c.get('failed', 0)} failed"
-        + (f", {c['quarantine']} quarantined" if c.get("quarantine") else ""),
+        + (f", {c[Action.QUARANTINE]} quarantined" if c.get(Action.QUARANTINE) else ""),
         f"  skipped: {skip or 'none'}",
         f"  record: {layout.run_record(record['output'], record['run_id'])}",
     ]
@@ -587,7 +624,7 @@ def describe(record: dict) -> str:
     if rep.get("courses") or rep.get("errors"):
         lines.append(f"  reports: {rep['dir']}: {len(rep['courses'])} courses, {len(rep['errors'])} errors")
     for v in record.get("videos", []):
-        if v["status"] == "failed":
+        if v["status"] == FileStatus.FAILED:
             lines.append(f"  FAILED {v['path']}: {v.get('error_type')}: {v.get('error_message')}")
     for r in record.get("removed", []):
         lines.append(f"  removed ({r['why']}): {r['what']}: {r['rows']}")

@@ -216,7 +216,7 @@ def test_scan_waits_for_files_being_copied_and_hashes_each_file_once(tmp_path, m
     real = inputs.content_hash
     monkeypatch.setattr(inputs, "content_hash", lambda p: hashed.append(p) or real(p))
     (f,) = nightly.scan_inbox(inbox, state, 60, t + 61)
-    assert f.action == "" and f.video_id == real(inbox / "X" / "done.mp4") and len(hashed) == 1
+    assert f.action is None and f.video_id == real(inbox / "X" / "done.mp4") and len(hashed) == 1
     (f,) = nightly.scan_inbox(inbox, state, 60, t + 62)
     assert f.video_id and len(hashed) == 1  # unchanged size/mtime/ctime/inode: the cached hash
     old = f.video_id

@@ -29,7 +29,7 @@ def _forget(a) -> int:
     if not (output / "videos").is_dir():
         print(f"fer-stream forget: {output} holds no records (no videos/ folder)", file=sys.stderr)
         return exits.NO_DATA
-    record = runlog.new_record("forget", output)
+    record = runlog.new_record(runlog.RunKind.FORGET, output)
     removals = []
 
     def erase() -> None:
@@ -49,7 +49,7 @@ def _forget(a) -> int:
     except LockHeld as e:
         print(f"fer-stream forget: {e}; exiting ({exits.LOCKED})", file=sys.stderr)
         return exits.LOCKED
-    if record["status"] != "finished":
+    if record["status"] != runlog.RunStatus.FINISHED:
         print(f"fer-stream forget: {record['errors'][-1]}", file=sys.stderr)
         return exits.ERROR
     print(removals[0].describe())

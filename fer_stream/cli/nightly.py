@@ -19,6 +19,7 @@ from fer_stream.cli.options import add_analysis_args, config_from_args, field_de
 def _nightly(a) -> int:
     from fer_stream import nightly
     from fer_stream.ops.lock import LockHeld
+    from fer_stream.ops.runlog import RunStatus
 
     try:  # bad values (--max-attempts 0, --sample-fps 0) are bad arguments
         options = nightly.NightlyOptions(
@@ -45,7 +46,7 @@ def _nightly(a) -> int:
         print(f"fer-stream nightly: {e}", file=sys.stderr)
         return exits.ERROR
     print(nightly.describe(record), flush=True)
-    return exits.OK if record["status"] == "finished" else exits.ERROR
+    return exits.OK if record["status"] == RunStatus.FINISHED else exits.ERROR
 
 
 def _pipeline_args(p) -> None:

@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fer_stream.ops import layout
+from fer_stream.ops import layout, runlog
 from fer_stream.ops.lock import LockHeld, OutputLock
 
 
@@ -27,7 +27,7 @@ class _Claim(OutputLock):
     """The lock of one video and configuration: :func:`layout.claim_file`."""
 
     def __init__(self, output: Path, video_id: str, config_hash: str, run_id: str):
-        super().__init__(output, "analyze", run_id)
+        super().__init__(output, runlog.RunKind.ANALYZE, run_id)
         self.path = layout.claim_file(output, video_id, config_hash)
 
 

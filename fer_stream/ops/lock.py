@@ -43,7 +43,7 @@ class OutputLock:
     programs this process starts (Ray's workers) do not keep the lock alive after it dies.
     """
 
-    def __init__(self, output: str | os.PathLike, kind: str, run_id: str):
+    def __init__(self, output: str | os.PathLike, kind: runlog.RunKind, run_id: str):
         self.path = Path(output) / layout.LOCK_FILE
         self.kind, self.run_id = kind, run_id
         self.fd: int | None = None

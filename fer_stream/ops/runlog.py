@@ -11,6 +11,7 @@ run shares are those of :func:`new_record`; ``nightly`` adds its own (docs/NIGHT
 from __future__ import annotations
 
 import contextlib
+import enum
 import json
 import os
 import re
@@ -28,6 +29,24 @@ from fer_stream.ops import atomic, layout
 RUN_ID_RE = re.compile(r"\d{8}T\d{6}Z-[0-9a-f]{6}")  # what new_run_id makes
 
 
+class RunKind(enum.StrEnum):
+    """The command a run record or a lock belongs to (``kind`` in both files)."""
+
+    NIGHTLY = "nightly"
+    FORGET = "forget"
+    ANALYZE = "analyze"  # a pipeline run's claims on its videos (ops.claims)
+
+
+class RunStatus(enum.StrEnum):
+    """How a run stands (``status`` of its record)."""
+
+    RUNNING = "running"  # it holds the lock, or died holding it and no run has taken it over yet
+    FINISHED = "finished"  # its work returned (a night's failed videos are in its record)
+    ERROR = "error"  # its work raised: ``errors`` says why
+    INTERRUPTED = "interrupted"  # SIGTERM or Ctrl-C: recorded, then raised
+    KILLED = "killed"  # it died holding the lock; the next run took the lock over
+
+
 def new_run_id(now: float | None = None) -> str:
     """UTC start time + random suffix, e.g. ``20261128T023000Z-3f9a1c`` (sorts by start time)."""
     t = datetime.fromtimestamp(now if now is not None else time.time(), timezone.utc)
@@ -41,12 +60,12 @@ def iso(ts: float | None = None) -> str:
     )
 
 
-def new_record(kind: str, output: Path, run_id: str | None = None) -> dict:
+def new_record(kind: RunKind, output: Path, run_id: str | None = None) -> dict:
     """The keys every run record has, for a run of ``kind`` (``nightly``, ``forget``) starting now."""
     return {
         "run_id": run_id or new_run_id(),
         "kind": kind,
-        "status": "running",
+        "status": RunStatus.RUNNING,
         "started_at": iso(),
         "finished_at": None,
         "host": socket.gethostname(),
@@ -75,8 +94,8 @@ def mark_killed(output: Path, stale: dict, by: str) -> None:
         rec = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return
-    if rec.get("status") == "running":
-        rec["status"] = "killed"
+    if rec.get("status") == RunStatus.RUNNING:
+        rec["status"] = RunStatus.KILLED
         rec["errors"] = [*rec.get("errors", []), {"error": f"the process died; lock taken over by run {by}"}]
         save(output, rec)
 
