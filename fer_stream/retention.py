@@ -29,6 +29,7 @@ lecture (``nightly`` applies the student erasures to what it writes).
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import re
@@ -56,7 +57,21 @@ _DATE_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 VIDEO_ID_RE = re.compile(r"[0-9a-f]{64}")  # a sha256 hex digest: inputs.content_hash
 
 
-@dataclass
+class JournalOp(enum.StrEnum):
+    """The first item of each ``[op, path, ...]`` entry of the journal (``retention.journal.json``)."""
+
+    REPLACE = "replace"  # [replace, temporary, final]: rename the rewritten file over the record file
+    DELETE = "delete"  # [delete, file]
+
+
+class Recovery(enum.StrEnum):
+    """What :func:`recover` did with an interrupted change (``recovered_erasure`` of a run record)."""
+
+    COMPLETED = "completed"  # a journal was there: its swap was finished
+    DISCARDED = "discarded"  # no journal: the rewritten temporaries were deleted, the old files stay
+
+
+@dataclass(frozen=True, kw_only=True)
 class Removal:
     """What one erasure or retention pass removed (goes into the run record as JSON).
 
@@ -103,7 +118,7 @@ def _tmp_beside(path: Path) -> Path:
 
 def _apply(output: Path, op: list[str]) -> None:
     """One journal entry; idempotent, so that a recovery may apply it twice."""
-    if op[0] == "replace":
+    if op[0] == JournalOp.REPLACE:
         tmp, final = output / op[1], output / op[2]
         if tmp.exists():
             os.replace(tmp, final)
@@ -122,15 +137,17 @@ class _Change:
         """Phase 1: ``table`` (a file's columns, without the partition keys) to a temporary file,
         on disk (fsynced) before the journal can name it."""
         tmp = _tmp_beside(path)
-        self.ops.append(["replace", str(tmp.relative_to(self.output)), str(path.relative_to(self.output))])
+        self.ops.append(
+            [JournalOp.REPLACE, str(tmp.relative_to(self.output)), str(path.relative_to(self.output))]
+        )
         atomic.write_atomic(tmp, lambda f: pq.write_table(table, f, compression=records.COMPRESSION))
 
     def delete(self, path: Path) -> None:
-        self.ops.append(["delete", str(path.relative_to(self.output))])
+        self.ops.append([JournalOp.DELETE, str(path.relative_to(self.output))])
 
     def discard(self) -> None:
         for op in self.ops:
-            if op[0] == "replace":
+            if op[0] == JournalOp.REPLACE:
                 (self.output / op[1]).unlink(missing_ok=True)
         self.ops = []
 
@@ -146,7 +163,7 @@ class _Change:
         self.ops = []
 
 
-def recover(output: str | os.PathLike) -> str | None:
+def recover(output: str | os.PathLike) -> Recovery | None:
     """Finish an interrupted change: replay a journal (``completed``), or delete the temporary files
     of a change that never reached its journal (``discarded``). ``None`` if nothing was pending.
 
@@ -163,11 +180,11 @@ def recover(output: str | os.PathLike) -> str | None:
         for op in json.loads(journal.read_text(encoding="utf-8"))["ops"]:
             _apply(output, op)
         journal.unlink()
-        return "completed"
+        return Recovery.COMPLETED
     leftovers = [p for name in records.SCHEMAS for p in (output / name).glob(f"*/*/.*{_TMP_SUFFIX}")]
     for p in leftovers:
         p.unlink(missing_ok=True)
-    return "discarded" if leftovers else None
+    return Recovery.DISCARDED if leftovers else None
 
 
 # --------------------------------------------------------------------------------------------------
@@ -264,9 +281,12 @@ def forget_student(
     """
     output = Path(output)
     where = f" in {course}" if course is not None else ""
-    removal = Removal(f"student {student_id}{where}")
+    what = f"student {student_id}{where}"
     only = set(video_ids) if video_ids is not None else None
-    change = _Change(output, removal.what)
+    change = _Change(output, what)
+    rows = dict.fromkeys(records.SCHEMAS, 0)
+    courses: set[str] = set()
+    vids: set[str] = set()
     try:
         for path in _record_files(output, "faces", course):
             vid = path.stem.split("_", 1)[0]
@@ -280,23 +300,31 @@ def forget_student(
             faces = pq.read_table(path)
             removed_frames = faces.filter(hit).column("frame_index").to_numpy()
             change.replace(path, faces.filter(pc.invert(hit)))
-            removal.rows["faces"] += n_hit
+            rows["faces"] += n_hit
             _lower_frame_counts(change, _sibling(output, "frames", path), removed_frames)
             for vpath in _video_files(output, path.stem, "videos", path):
                 _lower_video_counts(change, vpath, n_hit)
-            c, _ = _partition(path)
-            removal.courses = sorted({*removal.courses, c})
-            removal.video_ids = sorted({*removal.video_ids, vid})
-            removal.files_rewritten = len(change.ops)
+            courses.add(_partition(path)[0])
+            vids.add(vid)
     except BaseException:
         change.discard()
         raise
+    rewritten = len(change.ops)
     change.commit()
+    identity_entries, other_files_deleted = None, 0
     if remember:
         _add_tombstones(output, student={"student_id": student_id, "course": course})
-        removal.identity_entries = _forget_identity(output, student_id, course)
-        removal.other_files_deleted += _remove_reports(output, removal.courses)
-    return removal
+        identity_entries = _forget_identity(output, student_id, course)
+        other_files_deleted = _remove_reports(output, sorted(courses))
+    return Removal(
+        what=what,
+        rows=rows,
+        files_rewritten=rewritten,
+        courses=sorted(courses),
+        video_ids=sorted(vids),
+        identity_entries=identity_entries,
+        other_files_deleted=other_files_deleted,
+    )
 
 
 def _lower_frame_counts(change: _Change, frames_path: Path, removed_frames: np.ndarray) -> None:
@@ -388,8 +416,10 @@ def forget_videos(
     bad = [v for v in ids if not VIDEO_ID_RE.fullmatch(v)]
     if bad:  # also keeps glob characters out of the file patterns below
         raise ValueError(f"not a video_id (64 hex digits): {bad[0]!r}")
-    removal = Removal(what)
     change = _Change(output, what)
+    rows = dict.fromkeys(records.SCHEMAS, 0)
+    courses: set[str] = set()
+    vids: set[str] = set()
     for name in records.SCHEMAS:
         if keep_config_hash is not None and name == "videos":
             continue
@@ -399,17 +429,26 @@ def forget_videos(
                     keep_config_hash is not None and path.stem == f"{vid}_{keep_config_hash}"
                 ):
                     continue
-                removal.rows[name] += _num_rows(path)
+                rows[name] += _num_rows(path)
                 change.delete(path)
-                removal.courses = sorted({*removal.courses, _partition(path)[0]})
-                removal.video_ids = sorted({*removal.video_ids, vid})
-    removal.files_deleted = len(change.ops)
+                courses.add(_partition(path)[0])
+                vids.add(vid)
+    deleted = len(change.ops)
     change.commit()
+    identity_entries, other_files_deleted = None, 0
     if remember:
         _add_tombstones(output, ids, reason)
-        removal.other_files_deleted += _remove_reports(output, removal.courses)
-        removal.identity_entries = sum(_forget_lecture_descriptors(output, video_id=v) for v in ids)
-    return removal
+        other_files_deleted = _remove_reports(output, sorted(courses))
+        identity_entries = sum(_forget_lecture_descriptors(output, video_id=v) for v in ids)
+    return Removal(
+        what=what,
+        rows=rows,
+        files_deleted=deleted,
+        courses=sorted(courses),
+        video_ids=sorted(vids),
+        identity_entries=identity_entries,
+        other_files_deleted=other_files_deleted,
+    )
 
 
 def forget_older_than(output: str | os.PathLike, days: int, today: date | None = None) -> Removal:
@@ -419,8 +458,11 @@ def forget_older_than(output: str | os.PathLike, days: int, today: date | None =
         raise ValueError("days must be >= 0")
     output = Path(output)
     cutoff = (today or date.today()) - timedelta(days=days)
-    removal = Removal(f"lectures before {cutoff.isoformat()} (older than {days} days)")
-    change = _Change(output, removal.what)
+    what = f"lectures before {cutoff.isoformat()} (older than {days} days)"
+    change = _Change(output, what)
+    rows = dict.fromkeys(records.SCHEMAS, 0)
+    courses: set[str] = set()
+    vids: set[str] = set()
     folders = []
     for name in records.SCHEMAS:
         for folder in sorted((output / name).glob("course=*/lecture_date=*")):
@@ -434,11 +476,11 @@ def forget_older_than(output: str | os.PathLike, days: int, today: date | None =
             for path in sorted(folder.glob("*.parquet")):
                 if path.name.startswith("."):
                     continue
-                removal.rows[name] += _num_rows(path)
+                rows[name] += _num_rows(path)
                 change.delete(path)
-                removal.video_ids = sorted({*removal.video_ids, path.stem.split("_", 1)[0]})
-            removal.courses = sorted({*removal.courses, unquote(folder.parent.name.split("=", 1)[1])})
-    removal.files_deleted = len(change.ops)
+                vids.add(path.stem.split("_", 1)[0])
+            courses.add(unquote(folder.parent.name.split("=", 1)[1]))
+    deleted = len(change.ops)
     change.commit()
     for folder in folders:  # a killed writer's hidden leftovers there too, then the empty folders
         for leftover in folder.glob(".*"):
@@ -448,12 +490,18 @@ def forget_older_than(output: str | os.PathLike, days: int, today: date | None =
                 f.rmdir()
             except OSError:
                 pass  # not empty: other dates of the course
-    if removal.video_ids:
-        _add_tombstones(output, removal.video_ids, f"retention: lecture before {cutoff.isoformat()}")
-    removal.other_files_deleted += _remove_reports(output, removal.courses)
-    removal.other_files_deleted += _prune_dated(output, cutoff)
-    removal.identity_entries = _forget_lecture_descriptors(output, before=cutoff)
-    return removal
+    if vids:
+        _add_tombstones(output, sorted(vids), f"retention: lecture before {cutoff.isoformat()}")
+    other_files_deleted = _remove_reports(output, sorted(courses)) + _prune_dated(output, cutoff)
+    return Removal(
+        what=what,
+        rows=rows,
+        files_deleted=deleted,
+        courses=sorted(courses),
+        video_ids=sorted(vids),
+        identity_entries=_forget_lecture_descriptors(output, before=cutoff),
+        other_files_deleted=other_files_deleted,
+    )
 
 
 def _prune_dated(output: Path, cutoff: date) -> int:
