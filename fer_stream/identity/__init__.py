@@ -16,7 +16,7 @@ from fer_stream.config import IdentityConfig
 from fer_stream.faces.descriptors import DIM, DescriptorCollector, FaceDescriptor, shared_descriptor
 from fer_stream.identity.forget import forget_lectures, forget_student
 from fer_stream.identity.matching import Gallery, SeatMap, key_centres, match, student_descriptors
-from fer_stream.identity.resolve import Resolution, resolve_students
+from fer_stream.identity.resolve import IdentityMode, Resolution, resolve_students
 from fer_stream.identity.roster import Enroller, enroll_roster, read_roster
 from fer_stream.identity.store import (
     PSEUDONYM_FILE,
@@ -44,6 +44,7 @@ __all__ = [
     "FaceDescriptor",
     "Gallery",
     "IdentityConfig",
+    "IdentityMode",
     "IdentityStoreError",
     "Resolution",
     "SeatMap",

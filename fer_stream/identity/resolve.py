@@ -17,6 +17,7 @@ Ids in ``student_id``:
 
 from __future__ import annotations
 
+import enum
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -39,20 +40,28 @@ from fer_stream.identity.store import (
 from fer_stream.inputs import check_course
 
 
-@dataclass(frozen=True)
+class IdentityMode(enum.StrEnum):
+    """How a course's lectures get their student ids: the first that applies (module docstring)."""
+
+    ROSTER = "roster"  # match enrolled photos (roster.npz)
+    SEATS = "seats"  # the seat of the key's mean face position (seats.json)
+    PSEUDONYM = "pseudonym"  # match the course's pseudonym centroids, else a new pseudonym
+
+
+@dataclass(frozen=True, kw_only=True)
 class Resolution:
     """Student ids of one lecture's keys, and how they were found.
 
     Attributes:
         student_ids: ``{key: student_id}`` for every key.
-        mode: ``roster``, ``seats`` or ``pseudonym``.
+        mode: roster, seats or pseudonym.
         matched: keys that got a roster id, a seat or an existing pseudonym.
         new: keys that got a new pseudonym (pseudonym mode).
         unknown: keys left ``unknown-...``.
     """
 
     student_ids: dict[str, str]
-    mode: str
+    mode: IdentityMode
     matched: int
     new: int
     unknown: int
@@ -91,7 +100,7 @@ def resolve_students(
     roster, _ = load_gallery(folder / ROSTER_FILE)
     seats = stored_seat_map(output_dir, course)
     if len(roster):
-        mode = "roster"
+        mode = IdentityMode.ROSTER
         with_desc = [k for k in names if k in desc]
         q = np.stack([desc[k] for k in with_desc]) if with_desc else np.zeros((0, DIM))
         for k, sid in zip(with_desc, match(q, roster.descriptors, roster.ids, cfg.threshold)):
@@ -99,7 +108,7 @@ def resolve_students(
                 found[k] = sid
         matched = len(found)
     elif seats is not None:
-        mode = "seats"
+        mode = IdentityMode.SEATS
         if frame_wh is not None and names:
             centres = key_centres(tracks, keys, frame_wh)
             for k, sid in zip(names, seats.assign(np.stack([centres[k] for k in names]))):
@@ -107,7 +116,7 @@ def resolve_students(
                     found[k] = sid
         matched = len(found)
     else:
-        mode = "pseudonym"
+        mode = IdentityMode.PSEUDONYM
         path = folder / PSEUDONYM_FILE
         loaded, next_number = load_gallery(path)
         # Centroids over every row, an earlier analysis of this video included (so a rerun gives its
@@ -137,4 +146,6 @@ def resolve_students(
     unknown = [k for k in names if k not in found]
     for n, k in enumerate(unknown, 1):
         found[k] = f"unknown-{video_id[:8]}-{n}"
-    return Resolution({k: found[k] for k in names}, mode, matched, new, len(unknown))
+    return Resolution(
+        student_ids={k: found[k] for k in names}, mode=mode, matched=matched, new=new, unknown=len(unknown)
+    )
