@@ -60,7 +60,7 @@ def main(argv=None) -> int:
                     deadline = time.monotonic() + 120
                     while not all(
                         any(t.startswith(x) for t in node.titles())
-                        for x in ("ray::_analyze_segment", "ray::ClassifierActor")
+                        for x in ("ray::analyze_segment", "ray::ClassifierActor")
                     ):
                         assert time.monotonic() < deadline, "the node never ran a segment and an actor"
                         time.sleep(0.1)

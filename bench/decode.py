@@ -2,7 +2,7 @@
 
 Builds a 720p 25 fps H.264 clip with PyAV (or takes --input), then reports the median wall time over
 --repeat runs of each case, and "x realtime" = seconds of video per second of wall time. The numbers
-behind SEEK_MIN_SAMPLE_PERIOD_KEYFRAMES in fer_stream/video.py come from here. The machine it ran on
+behind SEEK_MIN_SAMPLE_PERIOD_KEYFRAMES in fer_stream/video/decode.py come from here. The machine it ran on
 (cores, other load) changes the numbers: compare rows of one run, not runs of different machines.
 
     nice -n 10 python bench/decode.py --seconds 30 --repeat 3 --json /tmp/decode_bench.json

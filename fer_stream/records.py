@@ -1,4 +1,5 @@
-"""THE Arrow schemas of every output table, and the atomic Parquet writer.
+"""THE Arrow schemas of every output table, the face columns, and the Parquet partition writer
+(through ``ops.atomic``, the one atomic writer).
 
 Three tables under one output folder, hive-partitioned by course and lecture date::
 
@@ -22,9 +23,7 @@ course-wide with identity on, whose face descriptors stay in ``OUTPUT/identity/`
 
 from __future__ import annotations
 
-import json
 import os
-import tempfile
 import time
 from collections.abc import Mapping, Sequence
 from datetime import date
@@ -37,10 +36,11 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from fer_stream.labels import FER2013_LABELS
+from fer_stream.ops.atomic import write_atomic
 
 # Bump when a column is added, removed or changes meaning; it is part of every run's config hash,
 # so a new schema re-analyses videos instead of mixing old and new files.
-SCHEMA_VERSION = "2"  # 2: face_px and the *_readable gates (issue 13)
+SCHEMA_VERSION = "3"  # 2: face_px and the *_readable gates (issue 13); 3: attentive null when attention is
 PARTITION_KEYS = ("course", "lecture_date")
 COMPRESSION = "zstd"
 
@@ -154,7 +154,9 @@ FACES_SCHEMA = _schema(
             pa.bool_(),
             "bool",
             "facing the front within the yaw/pitch limits with eyes open (attention >= 0.5), "
-            "docs/ATTENTION.md",
+            "docs/ATTENTION.md; null where attention is null (unmeasured is not inattentive: "
+            "avg(attentive::int) averages measured faces only)",
+            nullable=True,
         ),
         _field(
             "attention",
@@ -316,10 +318,11 @@ MEASURED_COLUMNS += (
     "attention",
 )
 MEASURED_COLUMNS += ("emotion_readable",)
-_BOOL = ("attentive", "pose_readable", "eyes_readable", "emotion_readable")
+_BOOL = ("pose_readable", "eyes_readable", "emotion_readable")
 _MEASURED_DTYPES = {"frame_index": np.int64, "pts_s": np.float64, "track_id": np.int64} | {
     c: np.bool_ for c in _BOOL
 }
+_MEASURED_DTYPES["attentive"] = np.dtype(object)  # True, False or None (null where attention is)
 
 
 def frame_columns(ff) -> dict[str, np.ndarray]:
@@ -341,10 +344,18 @@ def frame_columns(ff) -> dict[str, np.ndarray]:
         "pitch": ff.pitch,
         "roll": ff.roll,
         "ear": ff.ear,
-        "attentive": np.asarray(ff.attentive, bool),
+        "attentive": nullable_flag(ff.attentive, ff.attention),
         "attention": ff.attention,
         "emotion_readable": np.asarray(ff.emotion_readable, bool),
     }
+
+
+def nullable_flag(flag, value) -> np.ndarray:
+    """``(N,) object``: ``flag`` as Python bools, ``None`` where ``value`` is NaN: a flag derived from a
+    value is null wherever the value is (``attentive`` where ``attention`` was not measured)."""
+    out = np.array([None if f is None else bool(f) for f in np.asarray(flag, object)], dtype=object)
+    out[~np.isfinite(np.asarray(value, np.float64))] = None
+    return out
 
 
 class FaceColumns:
@@ -441,50 +452,6 @@ def write_partition(
         if old != path:
             old.unlink(missing_ok=True)
     return path
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def write_atomic(path: str | os.PathLike, write, *, mode: int | None = None) -> Path:
-    """The one atomic file writer of the project: ``write(f)`` fills a hidden temporary file in the
-    same folder (binary), which is flushed, fsynced, given ``mode`` (e.g. ``0o600``; default: 0666
-    less the umask, as ``open`` would) and renamed over ``path``; then the folder is fsynced so the
-    rename survives a power cut. Readers see the old file or the new one, never half of one; a
-    crash leaves only a hidden ``.*.tmp`` that :func:`remove_stale_temp_files` clears.
-
-    Used for Parquet partitions, JSON state and run records, and the identity store.
-    """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        # mkstemp creates 0600; without an explicit mode the file gets what open() would give it
-        # (0666 less the umask), so a service's UMask (deploy/: 0027, the team reads) still applies.
-        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
-    return path
-
-
-def write_json_atomic(path: str | os.PathLike, obj) -> Path:
-    """``obj`` as indented JSON through :func:`write_atomic`."""
-    data = json.dumps(obj, indent=1, default=str).encode("utf-8")
-    return write_atomic(path, lambda f: f.write(data))
 
 
 def remove_stale_temp_files(root: str | os.PathLike, older_than_s: float = 3600.0) -> int:

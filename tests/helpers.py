@@ -199,7 +199,7 @@ class RayNode:
         return found
 
     def titles(self) -> list[str]:
-        """Process titles of the node (``ray::_analyze_segment``, ``ray::ClassifierActor``, ...)."""
+        """Process titles of the node (``ray::analyze_segment``, ``ray::ClassifierActor``, ...)."""
         return list(self.processes().values())
 
     def kill(self) -> None:

@@ -219,7 +219,7 @@ def single_node(base, lecture, weights) -> Path:
         s = pipeline.run([lecture], out, cfg, progress=False)
     finally:
         ray.shutdown()
-    assert s.exit_code == 0 and s.results[0].faces > 200, s.describe()
+    assert s.outcome == "ok" and s.results[0].faces > 200, s.describe()
     return out
 
 
@@ -318,7 +318,7 @@ def test_two_jobs_on_one_output_analyse_each_video_once(cluster, base, analysis)
 
 
 def _wait_for(node, *titles: str, timeout: float = 120) -> None:
-    """Until ``node`` runs a process of each title (``ray::_analyze_segment``, ...)."""
+    """Until ``node`` runs a process of each title (``ray::analyze_segment``, ...)."""
     deadline = time.monotonic() + timeout
     while not all(any(t.startswith(title) for t in node.titles()) for title in titles):
         assert time.monotonic() < deadline, f"{node.name} never ran {titles}: {node.titles()}"
@@ -333,7 +333,7 @@ def test_a_node_lost_mid_run_the_job_finishes_on_the_head_with_exact_records(
     args = ["--input", str(base / "in"), "--output", str(out), *analysis, "--classifiers", "2"]
     job = cluster.submit([*args, "--quiet", "--summary-json", str(summary)])
     node_b = cluster.nodes["node_b"]
-    _wait_for(node_b, "ray::_analyze_segment", "ray::ClassifierActor")
+    _wait_for(node_b, "ray::analyze_segment", "ray::ClassifierActor")
     time.sleep(1.0)  # mid-segment: decoding, crops on their way to the classifier
     node_b.kill()  # SIGKILL of the raylet and every worker of the node at once
     assert job.wait() == 0, job.output[-3000:]
@@ -354,7 +354,7 @@ def test_the_only_classifier_node_lost_stops_clearly_and_a_rerun_completes(
     out, summary = base / "out_pinned", base / "pinned.json"
     args = ["--input", str(base / "in"), "--output", str(out), *analysis, "--placement-wait-s", "5"]
     job = cluster.submit([*args, "--quiet", "--summary-json", str(summary)])
-    _wait_for(node_c, "ray::_analyze_segment", "ray::ClassifierActor")
+    _wait_for(node_c, "ray::analyze_segment", "ray::ClassifierActor")
     # the actor past its __init__ (the process is titled from the creation task on, torch imports
     # after that): its ready probe has answered, so the summary can name the node that was lost
     deadline = time.monotonic() + 120

@@ -84,7 +84,7 @@ def run(tmp_path_factory, local_ray):
     )
     config = PipelineConfig(weights=str(weights), sample_fps=2.0, identity=IdentityConfig())
     summary = pipeline.run([tmp / "in"], out, config, progress=False)
-    assert summary.exit_code == 0 and summary.count("done") == 5, summary.describe()
+    assert summary.outcome == "ok" and summary.count("done") == 5, summary.describe()
     return out
 
 

@@ -35,7 +35,7 @@ def test_faces_schema_has_exactly_the_issue_columns_with_types():
     assert [n for n in FACES if n.startswith("p_")] == [f"p_{x}" for x in FER2013_LABELS]
     # nullable exactly where "not measurable"/"unreadable"/"no student" is a legitimate value
     nullable = {f.name for f in s if f.nullable}
-    assert nullable == {"student_id", "yaw", "pitch", "roll", "ear", "attention", "emotion"}
+    assert nullable == {"student_id", "yaw", "pitch", "roll", "ear", "attention", "attentive", "emotion"}
 
 
 def test_frames_and_videos_schemas():
@@ -99,6 +99,46 @@ def test_nan_in_a_measurement_becomes_null():
     t = records.make_table("faces", cols)
     assert t.column("yaw").to_pylist() == [1.5, None]
     assert t.column("student_id").null_count == 1
+
+
+def test_attentive_is_null_wherever_attention_is_and_sql_averages_measured_faces_only():
+    """The schema trap of issue 21: an unmeasured face (attention null) must not count as inattentive
+    in ``avg(attentive::int)``. Built the way every path builds it (``FaceColumns`` from frames)."""
+    import duckdb
+
+    from fer_stream.faces.detections import Detections
+    from fer_stream.lecture import FrameFaces
+
+    n = 4
+    attention = np.array([0.9, 0.2, np.nan, np.nan], np.float32)
+    det = Detections(
+        xyxy=np.tile(np.array([[0, 0, 30, 30]], np.float32), (n, 1)),
+        score=np.full(n, 0.9, np.float32),
+        landmarks=np.zeros((n, 5, 2), np.float32),
+    )
+    nan = np.full(n, np.nan, np.float32)
+    ff = FrameFaces(
+        frame_index=0, pts_s=0.0, frame_wh=(64, 64), det=det, landmarks68=np.zeros((n, 68, 2), np.float32),
+        yaw=nan, pitch=nan, roll=nan, ear=nan, attention=attention,
+        attentive=np.array([True, False, False, False]),  # a bare bool flag: False where unmeasured
+        crops=np.zeros((n, 48, 48), np.uint8), track_id=np.arange(n), face_px=np.full(n, 30, np.float32),
+        emotion_readable=np.ones(n, bool), pose_readable=np.ones(n, bool), eyes_readable=np.ones(n, bool),
+    )  # fmt: skip
+    cols = records.FaceColumns()
+    cols.add(ff)
+    probs = np.full((n, 7), 1 / 7, np.float32)
+    t = records.faces_table(
+        cols.arrays(), probs, [None] * n, video_id=VID, course="c", lecture_date=date(2024, 1, 1),
+        model_version="m",
+    )  # fmt: skip
+    assert t.column("attentive").to_pylist() == [True, False, None, None]
+    assert duckdb.sql("select avg(attentive::int) as rate from t").fetchall() == [(0.5,)]
+    # a video without faces still gets a typed, empty column
+    none = records.faces_table(
+        records.FaceColumns().arrays(), np.zeros((0, 7), np.float32), [], video_id=VID, course="c",
+        lecture_date=date(2024, 1, 1), model_version="m",
+    )  # fmt: skip
+    assert none.num_rows == 0 and none.schema.field("attentive").type == pa.bool_()
 
 
 def test_atomic_write_twice_gives_one_file_and_no_temp_files(tmp_path):

@@ -45,7 +45,7 @@ def add_args(ap: argparse.ArgumentParser) -> None:
     )
 
 
-def run(a: argparse.Namespace) -> int:
+def run(a: argparse.Namespace, prog: str = "analyze_lectures") -> int:
     from fer_stream import pipeline
     from fer_stream.demo import demo_input, print_student_report
 
@@ -57,7 +57,7 @@ def run(a: argparse.Namespace) -> int:
         config = config_from_args(a)
         started = pipeline.connect(a.address, a.num_cpus)
     except (ValueError, ConnectionError) as e:
-        print(f"analyze_lectures: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
         return exits.ERROR
     wait = {} if a.placement_wait_s is None else {"placement_wait_s": a.placement_wait_s}
     try:
@@ -67,19 +67,20 @@ def run(a: argparse.Namespace) -> int:
     # no such input or not on every node, unusable weights, a cluster without room for the
     # classifiers: the run is wrong, and nothing was analysed
     except (FileNotFoundError, ValueError) as e:
-        print(f"analyze_lectures: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
         return exits.ERROR
     finally:
         if started:
             pipeline.disconnect()
     print(summary.describe())
+    code = exits.of_run(summary.outcome)
     if a.summary_json:
-        from fer_stream.records import write_json_atomic
+        from fer_stream.ops.atomic import write_json_atomic
 
-        write_json_atomic(a.summary_json, summary.as_json())
+        write_json_atomic(a.summary_json, summary.as_json() | {"exit_code": code})
     if a.demo:
         print_student_report(output, inputs[-1])
-    return summary.exit_code
+    return code
 
 
 def _check(ap: argparse.ArgumentParser, a: argparse.Namespace) -> argparse.Namespace:
@@ -109,4 +110,4 @@ def register(sub) -> None:
         epilog=exits.EPILOG,
     )
     add_args(p)
-    p.set_defaults(func=lambda a: run(_check(p, a)))
+    p.set_defaults(func=lambda a: run(_check(p, a), prog="fer-stream analyze"))

@@ -36,7 +36,7 @@ def _face_rows(ff, with_track: bool) -> list[dict]:
             "roll": num(cols["roll"][i]),
             "ear": num(cols["ear"][i], 3),
             "attention": num(cols["attention"][i], 3),
-            "attentive": bool(cols["attentive"][i]),
+            "attentive": cols["attentive"][i],  # null where attention is (not measured)
         }
         if with_track:
             row["track_id"] = int(cols["track_id"][i])
@@ -48,13 +48,14 @@ def _detect(a) -> int:
     """Faces in an image or a video: box, score, landmarks, head pose, eye openness."""
     from pathlib import Path
 
-    from fer_stream.faces.detect import make_detector
+    from fer_stream.config import PipelineConfig
     from fer_stream.faces.track import FaceTracker
-    from fer_stream.lecture import FaceStage, analyze_video, student_keys
+    from fer_stream.lecture import analyze_video, make_face_stage, student_keys
     from fer_stream.video import VideoError
 
-    kwargs = {"min_face_px": a.min_face_px} if a.detector == "mtcnn" else {}
-    stage = FaceStage(make_detector(a.detector, **kwargs))
+    # The analysis' own stage, with a full detection on every frame (a still image has no keyframes)
+    config = PipelineConfig(detector=a.detector, min_face_px=a.min_face_px, detect_every_s=0)
+    stage = make_face_stage(config, crop_size=48)
     path = Path(a.path)
     if path.suffix.lower() in IMAGE_EXTS:
         bgr = cv2.imread(str(path), cv2.IMREAD_COLOR)
@@ -64,7 +65,7 @@ def _detect(a) -> int:
         frames = stage([(0, 0.0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))])
         tracker = None
     else:
-        tracker = FaceTracker()
+        tracker = FaceTracker(config.tracker)
         frames = analyze_video(path, stage, tracker, sample_fps=a.sample_fps)
     try:
         for ff in frames:

@@ -22,4 +22,10 @@ TABLE = {
     LOCKED: "another run holds the output lock; try later",
 }
 
+
+def of_run(outcome: str) -> int:
+    """The exit code of a pipeline run's outcome (``pipeline.RunOutcome``: ok, partial, aborted)."""
+    return {"ok": OK, "partial": PARTIAL, "aborted": ERROR}[outcome]
+
+
 EPILOG = "exit codes: " + "; ".join(f"{k} {v}" for k, v in TABLE.items())

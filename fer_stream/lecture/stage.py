@@ -1,8 +1,7 @@
-"""One lecture video before classification: sampled frames -> faces with boxes, landmarks,
-head pose, eye openness, attention, track ids, per-lecture student keys and aligned crops.
+"""The face stage: sampled frames -> faces with boxes, landmarks, head pose, eye openness,
+attention, track ids and aligned crops; per-lecture student keys from the tracks.
 
-Plain library code (no Ray): ``pipeline.py`` runs these stages on workers. The stages are built
-separately and composed (no god object)::
+Plain library code (no Ray). The stages are built separately and composed (no god object)::
 
     stage = FaceStage(make_detector("mtcnn", min_face_px=20), LandmarkPredictor(), crop_size=48)
     tracker = FaceTracker()
@@ -14,9 +13,9 @@ separately and composed (no god object)::
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -26,11 +25,15 @@ from fer_stream.faces.align import align_faces
 from fer_stream.faces.detections import Detections
 from fer_stream.faces.landmarks import LandmarkPredictor, five_from_68
 from fer_stream.faces.track import FaceTracker, StudentConfig, assign_students
+from fer_stream.records import nullable_flag
 from fer_stream.validity import Gates, face_px, readable
 from fer_stream.video import DecodeStats, iter_frames
 
+if TYPE_CHECKING:
+    from fer_stream.config import PipelineConfig
 
-@dataclass(frozen=True)
+
+@dataclass(frozen=True, kw_only=True)
 class FrameFaces:
     """The N faces of one sampled frame, as parallel arrays.
 
@@ -43,7 +46,8 @@ class FrameFaces:
         yaw, pitch, roll: ``(N,) float32`` degrees (conventions in ``fer_stream.attention``).
         ear: ``(N,) float32`` mean eye aspect ratio of both eyes.
         attention: ``(N,) float32`` score in [0, 1] (NaN: not measurable).
-        attentive: ``(N,) bool``.
+        attentive: ``(N,) object``: True (attention >= 0.5), False, or None where ``attention`` is NaN
+            (a flag is null wherever the value it derives from is: unmeasured is not inattentive).
         crops: ``(N, S, S) uint8`` aligned gray faces for the classifier (S from its checkpoint).
         track_id: ``(N,) int64`` tracker ids (0 until tracked).
         face_px: ``(N,) float32`` box width, pixels: the size the readability gates compare.
@@ -168,23 +172,23 @@ class FaceStage:
         align_pts = np.where(need68[:, None, None], five_from_68(lm68), five) if len(det) else five
         crops = align_faces(gray, align_pts, det.xyxy, size=self.crop_size)
         return FrameFaces(
-            frame_index,
-            float(pts_s),
-            (w, h),
-            det,
-            lm68,
-            sig["yaw"],
-            sig["pitch"],
-            sig["roll"],
-            sig["ear"],
-            sig["score"],
-            sig["attentive"],
-            crops,
-            np.zeros(len(det), np.int64),
-            px,
-            ok["emotion"],
-            ok["pose"],
-            ok["eyes"],
+            frame_index=frame_index,
+            pts_s=float(pts_s),
+            frame_wh=(w, h),
+            det=det,
+            landmarks68=lm68,
+            yaw=sig["yaw"],
+            pitch=sig["pitch"],
+            roll=sig["roll"],
+            ear=sig["ear"],
+            attention=sig["score"],
+            attentive=nullable_flag(sig["attentive"], sig["score"]),
+            crops=crops,
+            track_id=np.zeros(len(det), np.int64),
+            face_px=px,
+            emotion_readable=ok["emotion"],
+            pose_readable=ok["pose"],
+            eyes_readable=ok["eyes"],
         )
 
 
@@ -239,102 +243,25 @@ def student_keys(tracker: FaceTracker, config: StudentConfig | None = None) -> d
     return assign_students(tracker.tracks, config=config)
 
 
-def make_face_stage(
-    detector: str,
-    min_face_px: float,
-    crop_size: int,
-    attention_cfg: att.AttentionConfig,
-    detect_every: int,
-    gates: Gates | None = None,
-    landmarks_min_px: float = float("inf"),
-    backend: str = "auto",
-) -> FaceStage:
-    """The :class:`FaceStage` of an analysis configuration (``config.PipelineConfig`` fields;
-    ``landmarks_min_px``: ``identity.min_face_px`` when identity is on)."""
-    from fer_stream.faces.detect import make_detector
-
-    kwargs = {"min_face_px": min_face_px, "backend": backend} if detector == "mtcnn" else {}
-    return FaceStage(
-        make_detector(detector, **kwargs),
-        crop_size=crop_size,
-        attention_cfg=attention_cfg,
-        detect_every=detect_every,
-        gates=gates,
-        landmarks_min_px=landmarks_min_px,
-    )
-
-
-def analyze_file(
-    path: str | os.PathLike,
-    config=None,
-    *,
-    course: str | None = None,
-    lecture_date=None,
-    threads: int | None = None,
-):
-    """One video analysed in this process (no Ray): the ``faces`` table, as ``pipeline`` writes it.
-
-    The same stages, columns (``records.faces_table``) and student keys as the Ray pipeline; what
-    differs is only where the work runs. Identity (``config.identity``) needs the output folder's
-    store and is the pipeline's job: it is refused here.
+def make_face_stage(config: PipelineConfig, crop_size: int) -> FaceStage:
+    """The :class:`FaceStage` of an analysis configuration.
 
     Args:
-        path: a video file.
-        config: a ``config.PipelineConfig`` (default: the pipeline's defaults).
-        course, lecture_date: override what ``inputs.lecture_metadata`` finds (sidecars, path).
-        threads: torch threads of the classifier (default: the CPUs this process may use).
-
-    Returns:
-        ``pyarrow.Table`` with ``records.FACES_SCHEMA``: one row per face per sampled frame.
+        config: detector, smallest face, attention thresholds, keyframe interval and gates; with
+            identity on, every face at least ``config.identity.min_face_px`` wide gets 68 points
+            (its descriptor needs them).
+        crop_size: side of the aligned crops: the classifier's ``input_size``.
     """
-    from fer_stream import inputs, records
-    from fer_stream.classify import EmotionClassifier, default_threads
-    from fer_stream.config import ModelInfo, PipelineConfig
-    from fer_stream.labels import FER2013_LABELS
+    from fer_stream.faces.detect import make_detector
 
-    config = config or PipelineConfig()
-    if config.identity is not None:
-        raise ValueError("identity needs an output folder's store: use pipeline.run (or fer-stream analyze)")
-    lec = inputs.lecture(path)
-    if lec.meta_error:
-        raise inputs.MetadataError(lec.meta_error[1])
-    model = ModelInfo.load(config.weights)  # checks the labels, as the pipeline does
-    clf = EmotionClassifier(
-        config.weights, device="cpu", threads=threads or default_threads(), backend=config.backend
+    kwargs = (
+        {"min_face_px": config.min_face_px, "backend": config.backend} if config.detector == "mtcnn" else {}
     )
-    inv = np.argsort([FER2013_LABELS.index(x) for x in model.labels])
-    stage = make_face_stage(
-        config.detector,
-        config.min_face_px,
-        model.input_size,
-        config.attention,
-        config.detect_every,
-        config.gates,
-        backend=config.backend,
-    )
-    tracker = FaceTracker(config.tracker)
-    cols, probs, crops, frame_wh = records.FaceColumns(), [], [], None
-    for ff in analyze_video(path, stage, tracker, config.sample_fps):
-        cols.add(ff)
-        frame_wh = ff.frame_wh
-        if len(ff):
-            crops.append(ff.crops)
-        if sum(map(len, crops)) >= config.batch_size:
-            probs.append(clf.predict(np.concatenate(crops)))
-            crops = []
-    if crops:
-        probs.append(clf.predict(np.concatenate(crops)))
-    p = np.concatenate(probs)[:, inv] if probs else np.zeros((0, len(FER2013_LABELS)), np.float32)
-    measured = cols.arrays()
-    video_id = inputs.content_hash(path)
-    keys = assign_students(tracker.tracks, frame_wh, config.students)
-    student = [f"{video_id[:8]}-{keys[t]}" if t in keys else None for t in measured["track_id"].tolist()]
-    return records.faces_table(
-        measured,
-        p,
-        student,
-        video_id=video_id,
-        course=course or lec.meta.course,
-        lecture_date=lecture_date or lec.meta.lecture_date,
-        model_version=model.version,
+    return FaceStage(
+        make_detector(config.detector, **kwargs),
+        crop_size=crop_size,
+        attention_cfg=config.attention,
+        detect_every=config.detect_every,
+        gates=config.gates,
+        landmarks_min_px=config.identity.min_face_px if config.identity is not None else float("inf"),
     )

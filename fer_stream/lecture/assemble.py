@@ -1,0 +1,132 @@
+"""A video's segments -> its ``faces`` and ``frames`` tables: the one assembly into rows.
+
+The Ray pipeline (``pipeline.run``) and ``fer_stream.analyze`` both end here, so a column, a label
+order or a student key is defined once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import date
+
+import numpy as np
+import pyarrow as pa
+
+from fer_stream import records
+from fer_stream.config import ModelInfo, PipelineConfig
+from fer_stream.faces.track import TrackSummary, assign_students
+from fer_stream.labels import FER2013_LABELS
+from fer_stream.lecture.segment import SegmentResult
+
+# ``resolve(keys, tracks, frame_wh, descriptors) -> {student key: student_id}``: course-wide ids
+# (identity on: ``fer_stream.identity.resolve_students``). Default: the per-lecture pseudonym.
+ResolveFn = Callable[
+    [Mapping[int, str], TrackSummary, "tuple[int, int] | None", Mapping[int, np.ndarray]], Mapping[str, str]
+]
+
+
+@dataclass(frozen=True, kw_only=True)
+class LectureRecords:
+    """One video's rows: ``faces`` (``records.FACES_SCHEMA``), ``frames`` (``FRAMES_SCHEMA``), and
+    how many distinct students its faces belong to."""
+
+    faces: pa.Table
+    frames: pa.Table
+    students: int
+
+
+def label_order(model: ModelInfo) -> np.ndarray:
+    """Column ``j`` of the records' ``p_*`` (``FER2013_LABELS`` order) is column ``order[j]`` of the
+    weights' output."""
+    return np.argsort([FER2013_LABELS.index(x) for x in model.labels])
+
+
+def assemble(
+    parts: Sequence[SegmentResult],
+    *,
+    video_id: str,
+    course: str,
+    lecture_date: date,
+    model: ModelInfo,
+    config: PipelineConfig,
+    resolve: ResolveFn | None = None,
+) -> LectureRecords:
+    """Stitch a video's segments (in time order) into its tables.
+
+    Segments have disjoint track ids; student keys are assigned by seat over the union of their
+    tracks, so a student cut at a segment seam keeps one key. ``student_id`` is
+    ``<video_id[:8]>-<key>`` (per lecture, pseudonymous) unless ``resolve`` maps keys to other ids;
+    a face on a track too short to be a student gets null.
+    """
+    tracks = TrackSummary.concat([p.tracks for p in parts])
+    frame_wh = next((p.frame_wh for p in parts if p.frame_wh), None)
+    keys = assign_students(tracks, frame_wh, config.students)
+    if resolve is None:
+        sid: Mapping[str, str] = {key: f"{video_id[:8]}-{key}" for key in set(keys.values())}
+    else:
+        descriptors = {t: d for p in parts for t, d in p.descriptors.items()}
+        sid = resolve(keys, tracks, frame_wh, descriptors)
+    faces = {c: np.concatenate([p.faces[c] for p in parts]) for c in parts[0].faces}
+    probs = faces.pop("probs")
+    probs = probs[:, label_order(model)] if len(probs) else np.zeros((0, len(FER2013_LABELS)), np.float32)
+    student_of_face = [sid[keys[t]] if t in keys else None for t in faces["track_id"].tolist()]
+    where = {"video_id": video_id, "course": course, "lecture_date": lecture_date}
+    face_table = records.faces_table(faces, probs, student_of_face, **where, model_version=model.version)
+    frame_cols = {c: np.concatenate([p.frames[c] for p in parts]) for c in parts[0].frames}
+    return LectureRecords(
+        faces=face_table,
+        frames=records.make_table("frames", {**where, **frame_cols}),
+        students=len(set(keys.values())),
+    )
+
+
+def analyze_file(
+    path: str | os.PathLike,
+    config: PipelineConfig | None = None,
+    *,
+    course: str | None = None,
+    lecture_date: date | None = None,
+    threads: int | None = None,
+) -> pa.Table:
+    """One video analysed in this process (no Ray): the ``faces`` table, as the pipeline writes it.
+
+    The same runner (:func:`run_segment`) and assembly (:func:`assemble`) as the Ray pipeline, with
+    the whole video as one segment and the classifier in this process. Identity
+    (``config.identity``) needs the output folder's store and is the pipeline's job: refused here.
+
+    Args:
+        path: a video file.
+        config: a ``config.PipelineConfig`` (default: the pipeline's defaults).
+        course, lecture_date: override what ``inputs.lecture_metadata`` finds (sidecars, path).
+        threads: classifier threads (default: the CPUs this process may use).
+
+    Returns:
+        ``pyarrow.Table`` with ``records.FACES_SCHEMA``: one row per face per sampled frame.
+    """
+    from fer_stream import inputs
+    from fer_stream.classify import EmotionClassifier, default_threads
+    from fer_stream.lecture.segment import in_process, run_segment
+    from fer_stream.lecture.stage import make_face_stage
+
+    config = config or PipelineConfig()
+    if config.identity is not None:
+        raise ValueError("identity needs an output folder's store: use pipeline.run (or fer-stream analyze)")
+    lec = inputs.lecture(path)
+    if lec.meta_error:
+        raise inputs.MetadataError(lec.meta_error[1])
+    model = ModelInfo.load(config.weights)  # checks the labels, as the pipeline does
+    classifier = EmotionClassifier(
+        config.weights, device="cpu", threads=threads or default_threads(), backend=config.backend
+    )
+    stage = make_face_stage(config, model.input_size)
+    part = run_segment(path, config, stage, in_process(classifier))
+    return assemble(
+        [part],
+        video_id=inputs.content_hash(path),
+        course=course or lec.meta.course,
+        lecture_date=lecture_date or lec.meta.lecture_date,
+        model=model,
+        config=config,
+    ).faces
