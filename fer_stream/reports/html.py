@@ -79,7 +79,7 @@ def _numeric(v) -> bool:
 
 
 _ENV = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(Path(__file__).with_name("templates")),
+    loader=jinja2.PackageLoader("fer_stream.reports", "templates"),  # package data: wheel or zip
     autoescape=True,  # every value is escaped unless the template says otherwise (it never does)
     undefined=jinja2.StrictUndefined,  # a misspelt name fails the render instead of printing nothing
     trim_blocks=True,

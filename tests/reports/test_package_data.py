@@ -44,14 +44,17 @@ def test_pyproject_ships_every_sql_file_and_template():
     assert "py.typed" in package_data.get("fer_stream", []) and (package.parent / "py.typed").is_file()
 
 
-# Runs in a fresh interpreter whose fer_stream is the zip: lists, describes and runs a report.
+# Runs in a fresh interpreter whose fer_stream is the zip: lists, describes and runs a report, and
+# finds the HTML page template.
 ZIPPED = """
 import json, sys
 sys.path.insert(0, sys.argv[1])
 import fer_stream
 from fer_stream import reports
+from fer_stream.reports import html
 con = reports.connect(sys.argv[2])
 print(json.dumps({
+    "template": html._ENV.get_template("page.html.j2").filename,
     "file": fer_stream.__file__,
     "names": reports.report_names(),
     "describe": reports.describe("student_attention"),
@@ -78,6 +81,7 @@ def test_reports_run_from_a_zipped_package(tmp_path, data, con):
     assert run.returncode == 0, run.stderr
     got = json.loads(run.stdout)
     assert got["file"].startswith(str(archive)), got["file"]
+    assert got["template"].startswith(str(archive)), got["template"]  # the HTML page's template too
     assert got["names"] == reports.report_names()
     assert got["describe"] == reports.describe("student_attention")
     assert got["rows"] == reports.run_report(con, "student_attention").num_rows > 0
