@@ -22,7 +22,8 @@ def test_analyze_returns_the_faces_schema_and_the_pipelines_rows(tmp_path, local
     p = np.stack([table.column(f"p_{x}").to_numpy() for x in ("angry", "happy", "neutral")], 1)
     assert np.all(p >= 0) and np.all(p <= 1)
 
-    # The Ray pipeline on the same clip: the same faces, keys and probabilities.
+    # The Ray pipeline runs the same run_segment/assemble; what differs is the classify callback (the
+    # actor pool, futures from ObjectRefs): it must keep the crops' order.
     summary = pipeline.run([clip], tmp_path / "out", config, progress=False)
     assert summary.outcome == "ok"
     ray_faces = records.read(tmp_path / "out", "faces").sort_by([("frame_index", "ascending")])
