@@ -58,13 +58,14 @@ class EmotionClassifier:
         self.model = self.weights.build().to(self.device)
         self.cuda = self.device.type == "cuda"
         if self.cuda:  # tensor cores like NHWC; AMP halves memory traffic
-            self.model = self.model.to(memory_format=torch.channels_last)
+            # Module.to takes memory_format at run time; torch's stubs do not list it
+            self.model = self.model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
         if backend == "auto":
             backend = "onnx" if not self.cuda and onnx.available() else "torch"
         if backend == "onnx" and self.cuda:
             raise ValueError("the onnx backend runs on CPU; use backend='torch' on CUDA")
         self.backend = backend
-        self.ort = None
+        self.ort: onnx.OrtNet | None = None
         if backend == "onnx":
             path = onnx.cached_export(self.model, "emotion", lambda: onnx.export_emotion(self.weights))
             self.ort = onnx.OrtNet(path, threads or torch.get_num_threads())
@@ -104,7 +105,7 @@ class EmotionClassifier:
         batch_size = batch_size or (256 if self.cuda else 64)
         x = self.preprocess(crops)
         if self.ort is not None:
-            return self._predict_onnx(x.numpy(), batch_size)
+            return self._predict_onnx(self.ort, x.numpy(), batch_size)
         out = []
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size].to(self.device, non_blocking=True)
@@ -119,13 +120,13 @@ class EmotionClassifier:
             return np.zeros((0, len(self.labels)), np.float32)
         return torch.cat(out).numpy().astype(np.float32)
 
-    def _predict_onnx(self, x: np.ndarray, batch_size: int) -> np.ndarray:
+    def _predict_onnx(self, ort: onnx.OrtNet, x: np.ndarray, batch_size: int) -> np.ndarray:
         out = []
         for i in range(0, len(x), batch_size):
             xb = x[i : i + batch_size]
-            p = _softmax(self.ort(xb)["logits"] / self.temperature)
+            p = _softmax(ort(xb)["logits"] / self.temperature)
             if self.tta:
-                p = (p + _softmax(self.ort(xb[..., ::-1])["logits"] / self.temperature)) / 2
+                p = (p + _softmax(ort(xb[..., ::-1])["logits"] / self.temperature)) / 2
             out.append(p)
         if not out:
             return np.zeros((0, len(self.labels)), np.float32)

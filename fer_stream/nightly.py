@@ -373,7 +373,7 @@ class _Night:
             started = pipeline.connect(address, num_cpus)
             try:
                 # The lectures as resolved here (video id, course, date): the pipeline hashes nothing again.
-                lectures = [f.lecture for f in todo]
+                lectures = [f.lecture for f in todo if f.lecture is not None]  # _plan resolved each
                 summary = pipeline.run(lectures, self.output, self.config, progress=progress)
             finally:
                 if started:
@@ -429,6 +429,7 @@ class _Night:
             if f.action == Action.COPYING:
                 continue
             vid = f.video_id
+            assert vid is not None, f"{f.path}: a settled file is hashed (scan_inbox)"
             entry = state["videos"].get(vid, {})
             if vid in forgotten:
                 f.action = Action.FORGOTTEN
@@ -469,11 +470,11 @@ class _Night:
                 # Course and date once, for the retention check here and for the pipeline. The inbox
                 # is the root of the sidecar lookup (a videos.csv at its top applies to videos in
                 # subfolders, as for `analyze_lectures --input INBOX`).
-                f.lecture = inputs.lecture(f.path, self.inbox, f.video_id)
-            if cutoff is not None and f.action in InboxFile.TODO:
-                day = None if f.lecture.meta_error else f.lecture.meta.lecture_date  # pipeline records errors
-                if day is not None and day < cutoff:
-                    f.action, f.reason = Action.EXPIRED, f"lecture {day} is older than the retention"
+                f.lecture = lecture = inputs.lecture(f.path, self.inbox, vid)
+                if cutoff is not None:
+                    day = None if lecture.meta_error else lecture.meta.lecture_date  # pipeline records errors
+                    if day is not None and day < cutoff:
+                        f.action, f.reason = Action.EXPIRED, f"lecture {day} is older than the retention"
             if f.action in InboxFile.TODO:
                 f.attempt = f.attempt or 1
                 f.status = FileStatus.PENDING  # until the pipeline says done or failed
@@ -481,6 +482,7 @@ class _Night:
 
     def _failed(self, f: InboxFile, state: dict) -> None:
         """Count the failure; back off, or quarantine at the last attempt."""
+        assert f.video_id is not None, f"{f.path}: an analysed file is hashed"
         entry = state["videos"].setdefault(f.video_id, {"attempts": 0, "errors": []})
         entry["attempts"] += 1
         entry["path"] = str(f.path)
@@ -510,6 +512,7 @@ class _Night:
         f.action, f.reason = Action.QUARANTINE, reason + (f" (not moved: {move_error})" if move_error else "")
 
     def _move_to_quarantine(self, f: InboxFile, entry: dict, reason: str) -> Path:
+        assert f.video_id is not None, f"{f.path}: an analysed file is hashed"
         rel = f.path.relative_to(self.inbox)
         dest = self.quarantine / rel
         if dest.exists():
@@ -547,7 +550,7 @@ class _Night:
         courses: set[str] = set()
         if not done:
             return courses
-        ids = [f.video_id for f in done]
+        ids = [f.video_id for f in done if f.video_id is not None]  # all of them: analysed files are hashed
         removal = retention.forget_videos(
             self.output,
             ids,

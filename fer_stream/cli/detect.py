@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Iterable
 
 import cv2
 import numpy as np
@@ -50,7 +51,7 @@ def _detect(a) -> int:
 
     from fer_stream.config import PipelineConfig
     from fer_stream.faces.track import FaceTracker
-    from fer_stream.lecture import analyze_video, make_face_stage, student_keys
+    from fer_stream.lecture import FrameFaces, analyze_video, make_face_stage, student_keys
     from fer_stream.video import VideoError
 
     # The analysis' own stage, with a full detection on every frame (a still image has no keyframes)
@@ -62,7 +63,7 @@ def _detect(a) -> int:
         if bgr is None:
             print(f"fer-stream: cannot read image {path}", file=sys.stderr)
             return exits.ERROR
-        frames = stage([(0, 0.0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))])
+        frames: Iterable[FrameFaces] = stage([(0, 0.0, cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))])
         tracker = None
     else:
         tracker = FaceTracker(config.tracker)

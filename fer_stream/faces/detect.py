@@ -97,13 +97,13 @@ def load_imglab_boxes(xml_path: str | Path) -> dict[str, np.ndarray]:
 
     Returns ``{image file name: (N, 4) float32 xyxy}`` in the file's order; ignored boxes are dropped.
     """
-    out = {}
+    out: dict[str, np.ndarray] = {}
     for image in ET.parse(xml_path).getroot().iter("image"):
         rows = [
-            [float(b.get(k)) for k in ("left", "top", "width", "height")]
+            [float(b.attrib[k]) for k in ("left", "top", "width", "height")]
             for b in image.iter("box")
             if b.get("ignore", "0") != "1"
         ]
         ltwh = np.array(rows, np.float32).reshape(-1, 4)
-        out[image.get("file")] = np.concatenate([ltwh[:, :2], ltwh[:, :2] + ltwh[:, 2:]], 1)
+        out[image.attrib["file"]] = np.concatenate([ltwh[:, :2], ltwh[:, :2] + ltwh[:, 2:]], 1)
     return out

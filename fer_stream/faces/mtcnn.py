@@ -119,6 +119,7 @@ class StageNet(nn.Module):
             self.hidden = None
             self.heads = nn.ModuleDict({k: nn.Conv2d(c, n, 1) for k, n in spec.heads})
         else:
+            assert size is not None, f"{spec.name}: a dense head needs a fixed input size"
             self.feature_hw = size  # spatial size before the flatten (R-Net 3, O-Net 3)
             self.hidden = nn.Sequential(
                 nn.Flatten(), nn.Linear(c * size * size, spec.dense), nn.PReLU(spec.dense)
@@ -248,8 +249,10 @@ class MTCNN:
         self.scale_factor = float(scale_factor)
         self.device = torch.device(device)
         memory_format = torch.channels_last  # faster convs with 3-32 channels on CPU and GPU
+        # Module.to takes memory_format at run time; torch's stubs do not list it
         self.pnet, self.rnet, self.onet = (
-            load_net(s).to(self.device, memory_format=memory_format) for s in (PNET, RNET, ONET)
+            load_net(s).to(self.device, memory_format=memory_format)  # type: ignore[call-overload]
+            for s in (PNET, RNET, ONET)
         )
 
         if backend not in ("auto", "onnx", "torch"):
@@ -286,10 +289,10 @@ class MTCNN:
         """
         if len(images) == 0:
             return []
-        frames = [_check_rgb(im) for im in images]
-        if len({f.shape for f in frames}) > 1:
-            raise ValueError(f"detect_batch needs same-size frames, got {sorted({f.shape for f in frames})}")
-        frames = np.stack(frames)
+        checked = [_check_rgb(im) for im in images]
+        if len({f.shape for f in checked}) > 1:
+            raise ValueError(f"detect_batch needs same-size frames, got {sorted({f.shape for f in checked})}")
+        frames = np.stack(checked)
         b, h, w, _ = frames.shape
         if min(h, w) < PNET_CELL:
             return [Detections.empty() for _ in range(b)]
@@ -332,10 +335,10 @@ class MTCNN:
         q = (sq[:, 2:3] - sq[:, 0:1]) / 4
         zero = np.zeros_like(q)
         shifts = [(zero, zero), (-q, zero), (q, zero), (zero, -q), (zero, q)]
-        cands = [sq + np.concatenate([dx, dy, dx, dy], 1) for dx, dy in shifts]
+        windows = [sq + np.concatenate([dx, dy, dx, dy], 1) for dx, dy in shifts]
         c = (sq[:, :2] + sq[:, 2:]) / 2
-        cands.append(np.concatenate([c - 2.6 * q, c + 2.6 * q], 1))  # 1.3x the side
-        cands = np.concatenate(cands)
+        windows.append(np.concatenate([c - 2.6 * q, c + 2.6 * q], 1))  # 1.3x the side
+        cands = np.concatenate(windows)
         fi = np.zeros(len(cands), int)
         full = self._to_tensor(frame[None]).contiguous()
         fi, cands, prob = self._rnet(full, fi, cands)
@@ -362,12 +365,12 @@ class MTCNN:
             # is faster than torch on CPU, and a level costs little to upload to a GPU.
             level = np.stack([cv2.resize(f, (ws, hs), interpolation=cv2.INTER_AREA) for f in level])
             out = self.pnet(self._to_tensor(level))
-            fi, yi, xi = torch.nonzero(out["prob"] > self.thresholds[0], as_tuple=True)
-            if len(fi) == 0:
+            cells = torch.nonzero(out["prob"] > self.thresholds[0], as_tuple=True)  # frame, y, x
+            if len(cells[0]) == 0:
                 continue
-            prob = out["prob"][fi, yi, xi].cpu().numpy()
-            offsets = out["box"].permute(0, 2, 3, 1)[fi, yi, xi].cpu().numpy().astype(np.float64)
-            fi, yi, xi = (t.cpu().numpy() for t in (fi, yi, xi))
+            prob = out["prob"][cells].cpu().numpy()
+            offsets = out["box"].permute(0, 2, 3, 1)[cells].cpu().numpy().astype(np.float64)
+            fi, yi, xi = (t.cpu().numpy() for t in cells)
             # the 12x12 window of each output cell, back in input pixels
             x1, y1 = xi * PNET_STRIDE / s, yi * PNET_STRIDE / s
             win = np.stack([x1, y1, x1 + PNET_CELL / s, y1 + PNET_CELL / s], 1)
@@ -380,14 +383,14 @@ class MTCNN:
         return fi[keep], square(calibrate(win[keep], offsets[keep])), prob[keep]
 
     def _rnet(self, full: torch.Tensor, fi: np.ndarray, boxes: np.ndarray):
-        out = self._run_crops(self.rnet, full, fi, boxes, RNET.input_size)
+        out = self._run_crops(self.rnet, full, fi, boxes)
         ok = out["prob"] > self.thresholds[1]
         fi, boxes, prob, offsets = fi[ok], boxes[ok], out["prob"][ok], out["box"][ok]
         keep = nms(boxes, prob, *NMS["rnet"], groups=fi)
         return fi[keep], square(calibrate(boxes[keep], offsets[keep])), prob[keep]
 
     def _onet(self, full: torch.Tensor, fi: np.ndarray, boxes: np.ndarray):
-        out = self._run_crops(self.onet, full, fi, boxes, ONET.input_size)
+        out = self._run_crops(self.onet, full, fi, boxes)
         ok = out["prob"] > self.thresholds[2]
         fi, boxes, prob, offsets, rel = fi[ok], boxes[ok], out["prob"][ok], out["box"][ok], out["points"][ok]
         # points are fractions of the (square) box O-Net saw: x = x1 + fx * w, y = y1 + fy * h
@@ -398,9 +401,11 @@ class MTCNN:
         return fi[keep], boxes[keep], prob[keep], points[keep]
 
     def _run_crops(
-        self, net: StageNet, full, fi, boxes, size: int, chunk: int = 4096
+        self, net: StageNet | _OrtStage, full, fi, boxes, chunk: int = 4096
     ) -> dict[str, np.ndarray]:
-        """Run ``net`` on ``size x size`` crops of ``boxes`` (in chunks to bound memory)."""
+        """Run R- or O-Net on crops of ``boxes`` at its input size (in chunks to bound memory)."""
+        size = net.spec.input_size
+        assert size is not None, f"{net.spec.name} takes fixed-size crops"
         fi_t = torch.from_numpy(fi).to(self.device)
         boxes_t = torch.from_numpy(boxes).to(self.device, torch.float32)
         parts = []

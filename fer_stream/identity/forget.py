@@ -81,6 +81,7 @@ def forget_lectures(
         if video_id is not None:
             hit = g.video_id == video_id
         else:
+            assert before is not None  # exactly one of video_id and before (checked above)
             # rows without a lecture (enrolment photos) are never "before" anything
             hit = np.asarray([d != "" and d < before.isoformat() for d in g.lecture_date.tolist()], bool)
             hit = hit.reshape(-1)

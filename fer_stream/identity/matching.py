@@ -56,7 +56,7 @@ def student_descriptors(
 
 
 def match(
-    queries: np.ndarray, gallery: np.ndarray, gallery_ids: Sequence[str], threshold: float = 0.6
+    queries: np.ndarray, gallery: np.ndarray, gallery_ids: Sequence[str] | np.ndarray, threshold: float = 0.6
 ) -> list[str | None]:
     """One-to-one assignment of query descriptors to gallery identities.
 

@@ -75,7 +75,8 @@ def save(path: str | Path, model: torch.nn.Module, meta: dict[str, Any], half: b
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save({"format": FORMAT, "arch": model.config.to_dict(), "state_dict": sd, "meta": meta}, tmp)
+    config: Any = model.config  # every registry network keeps its architecture config
+    torch.save({"format": FORMAT, "arch": config.to_dict(), "state_dict": sd, "meta": meta}, tmp)
     tmp.replace(path)  # atomic: a crash never leaves half a weights file
     return path
 

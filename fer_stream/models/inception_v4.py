@@ -142,7 +142,7 @@ class InceptionConfig:
 
 
 def _pair(k: int | tuple[int, int]) -> tuple[int, int]:
-    return (k, k) if isinstance(k, int) else tuple(k)
+    return (k, k) if isinstance(k, int) else (k[0], k[1])
 
 
 class ConvBN(nn.Sequential):
@@ -207,8 +207,9 @@ class InceptionV4(nn.Module):
         layers: list[nn.Module] = []
         cin = config.in_channels
         for spec in STEM:
-            layers.append(ConvBN(cin, spec, w))
-            cin = layers[-1].out_channels
+            stem = ConvBN(cin, spec, w)
+            layers.append(stem)
+            cin = stem.out_channels
         n_a, n_b, n_c = config.repeats
         blocks = (
             [MIXED_3A, MIXED_4A, MIXED_5A]
@@ -219,8 +220,9 @@ class InceptionV4(nn.Module):
             + [INCEPTION_C] * n_c
         )
         for block in blocks:
-            layers.append(Mixed(cin, block, w))
-            cin = layers[-1].out_channels
+            mixed = Mixed(cin, block, w)
+            layers.append(mixed)
+            cin = mixed.out_channels
         self.features = nn.Sequential(*layers)
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.dropout = nn.Dropout(config.dropout)

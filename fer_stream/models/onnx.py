@@ -16,6 +16,7 @@ import json
 import os
 import warnings
 from pathlib import Path
+from typing import overload
 
 import numpy as np
 import torch
@@ -64,8 +65,9 @@ def to_onnx_bytes(
         warnings.simplefilter("ignore")
         torch.onnx.export(
             module,
-            example,
-            buf,
+            (example,),
+            # the TorchScript exporter (dynamo=False) writes to a file object too; the stubs say a path
+            buf,  # type: ignore[arg-type]
             input_names=[input_name],
             output_names=output_names,
             dynamic_axes=dynamic,
@@ -132,6 +134,10 @@ def emotion_metadata(weights) -> dict[str, str]:
     }
 
 
+@overload
+def export_emotion(weights, path: None = None) -> bytes: ...
+@overload
+def export_emotion(weights, path: str | os.PathLike) -> Path: ...
 def export_emotion(weights, path: str | os.PathLike | None = None) -> Path | bytes:
     """The emotion network of ``weights`` (a ``checkpoint.Weights``) as ONNX with its metadata:
     written to ``path`` when given, else returned as bytes."""

@@ -69,7 +69,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from torch import nn
@@ -302,7 +302,9 @@ class SepResNet(nn.Module):
         # shortcut, which makes the deep 728-channel stack train from the first epoch.
         for m in self.modules():
             if isinstance(m, Residual):
-                nn.init.zeros_(m.last[3].weight)
+                bn = m.last[3]
+                assert isinstance(bn, nn.BatchNorm2d)
+                nn.init.zeros_(bn.weight)
         # A small classifier start: ReLU6 features summed over hundreds of channels would
         # otherwise give logits of +-20 and a first-epoch loss far above log(7).
         nn.init.normal_(self.head.weight, std=0.01)
@@ -358,7 +360,7 @@ def count_macs(model: nn.Module) -> int:
 
     hs = [m.register_forward_hook(conv_hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
     hs += [m.register_forward_hook(linear_hook) for m in model.modules() if isinstance(m, nn.Linear)]
-    cfg = model.config
+    cfg: Any = model.config  # ArchConfig or InceptionConfig: what every registry network has
     was_training = model.training
     model.eval()
     with torch.no_grad():

@@ -269,7 +269,7 @@ def _demuxed_duration_s(container: av.container.InputContainer, stream: av.Video
         if packet.pts is not None:
             stop = packet.pts + (packet.duration or 0)
             end = stop if end is None else max(end, stop)
-    return None if end is None else float((end - start) * tb)
+    return None if end is None or tb is None else float((end - start) * tb)
 
 
 def _frame_count(stream: av.VideoStream) -> int | None:

@@ -64,7 +64,8 @@ def _to_image(frame: av.VideoFrame, gray: bool, rotation_cw: int) -> np.ndarray:
         # (line_size can exceed width for alignment).
         plane = frame.planes[0]
         h, w, stride = frame.height, frame.width, plane.line_size
-        image = np.frombuffer(plane, np.uint8, count=h * stride).reshape(h, stride)[:, :w]
+        # a VideoPlane is a buffer; av's stubs do not say so
+        image = np.frombuffer(plane, np.uint8, count=h * stride).reshape(h, stride)[:, :w]  # type: ignore[call-overload]
         if _full_range(frame):
             image = image.copy()  # detach from the decoder's frame buffer
         else:
@@ -103,6 +104,7 @@ class _Cursor:
 
     def __init__(self, container, stream: av.VideoStream, stats: DecodeStats, path: Path, fps: float):
         self.container, self.stream, self.stats, self.path = container, stream, stats, path
+        assert stream.time_base is not None, f"{path}: FFmpeg gives every demuxed stream a time base"
         self.tb = stream.time_base
         self.start_pts = stream.start_time or 0
         self.fps = fps
@@ -184,6 +186,7 @@ class _Cursor:
 
     def next(self) -> av.VideoFrame | None:
         """The next frame (``self.pts_s``/``self.index`` updated), or None at the end of the stream."""
+        assert self.frames is not None, "from_start() or a seek first"
         frame = next(self.frames, None)
         if frame is None:
             return None
