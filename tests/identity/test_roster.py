@@ -53,7 +53,7 @@ def test_enrol_two_people_match_the_test_photos_and_the_third_stays_unknown(enro
 
 
 def test_enroll_cli_all_or_nothing_and_owner_only(tmp_path, capsys):
-    from fer_stream.cli import main
+    from fer_stream.cli import exits, main
 
     root = shared("identity")
     out = tmp_path / "out"
@@ -61,11 +61,12 @@ def test_enroll_cli_all_or_nothing_and_owner_only(tmp_path, capsys):
     (tmp_path / "seats.json").write_text('{"seats": [{"student_id": "alex", "rect": [0, 0, 1, 1]}]}')
     (tmp_path / "bad.csv").write_text(f"alex,{root / 'alex_lacamoire' / 'img1.jpg'}\nbob,missing.jpg\n")
     assert (
-        main(["enroll", "--course", "C1", "--roster", str(tmp_path / "bad.csv"), "--output", str(out)]) == 2
+        main(["enroll", "--course", "C1", "--roster", str(tmp_path / "bad.csv"), "--output", str(out)])
+        == exits.USAGE
     )
     assert "missing.jpg" in capsys.readouterr().err and not (out / "identity" / "C1" / "roster.npz").exists()
     args = ["enroll", "--course", "C1", "--output", str(out), "--roster", str(tmp_path / "roster.csv")]
-    assert main([*args, "--seats", str(tmp_path / "seats.json")]) == 0
+    assert main([*args, "--seats", str(tmp_path / "seats.json")]) == exits.OK
     assert '"students": 1' in capsys.readouterr().out
     folder = out / "identity" / "C1"
     assert {p.name: mode(p) for p in folder.iterdir()} == {"roster.npz": 0o600, "seats.json": 0o600}
@@ -74,6 +75,6 @@ def test_enroll_cli_all_or_nothing_and_owner_only(tmp_path, capsys):
         main(["enroll", "--course", "C1", "--output", str(out)])  # neither --roster nor --seats
     assert (
         main(["enroll", "--course", "../C1", "--output", str(out), "--seats", str(tmp_path / "seats.json")])
-        == 2
+        == exits.USAGE
     )
     assert "course" in capsys.readouterr().err
