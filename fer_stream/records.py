@@ -105,6 +105,14 @@ FACES_SCHEMA = _schema(
             "matches no enrolled student); null for a short track that is no student (a stray detection)",
             nullable=True,
         ),
+        _field(
+            "static",
+            pa.bool_(),
+            "bool",
+            "the face's track never moved as a living face does (a poster, a photo, a frozen screen; "
+            "docs/VALIDITY.md): no student (student_id null), no emotion, attention or head state; the "
+            "row stays for audit and no report counts it",
+        ),
         _box("x1", "left edge"),
         _box("y1", "top edge"),
         _box("x2", "right edge (exclusive)"),
@@ -162,7 +170,23 @@ FACES_SCHEMA = _schema(
             "attention",
             pa.float32(),
             "score",
-            "smooth attention score in [0, 1]; null if not measurable",
+            "attention score in [0, 1]: with a head-state model P(up), how clearly the face is turned to "
+            "the front (docs/ATTENTION.md); else the head-pose score; null if not measurable",
+            nullable=True,
+        ),
+        _field(
+            "head_readable",
+            pa.bool_(),
+            "bool",
+            "face at least gates.head_min_px wide and a head-state model in the analysis: head_state "
+            "(and the attention from it) is reported",
+        ),
+        _field(
+            "head_state",
+            pa.string(),
+            "label",
+            "up (facing the front), down (bowed: reading, writing, sleeping), around (turned to a neighbour "
+            "or away), phone: the head-state model's top label (docs/ATTENTION.md); null where not read",
             nullable=True,
         ),
         _field(
@@ -317,12 +341,13 @@ MEASURED_COLUMNS += (
     "attentive",
     "attention",
 )
-MEASURED_COLUMNS += ("emotion_readable",)
-_BOOL = ("pose_readable", "eyes_readable", "emotion_readable")
+MEASURED_COLUMNS += ("head_readable", "head_state", "emotion_readable")
+_BOOL = ("pose_readable", "eyes_readable", "head_readable", "emotion_readable")
 _MEASURED_DTYPES = {"frame_index": np.int64, "pts_s": np.float64, "track_id": np.int64} | {
     c: np.bool_ for c in _BOOL
 }
 _MEASURED_DTYPES["attentive"] = np.dtype(object)  # True, False or None (null where attention is)
+_MEASURED_DTYPES["head_state"] = np.dtype(object)  # a label or None
 
 
 def frame_columns(ff) -> dict[str, np.ndarray]:
@@ -346,6 +371,8 @@ def frame_columns(ff) -> dict[str, np.ndarray]:
         "ear": ff.ear,
         "attentive": nullable_flag(ff.attentive, ff.attention),
         "attention": ff.attention,
+        "head_readable": np.asarray(ff.head_readable, bool),
+        "head_state": np.asarray(ff.head_state, object),
         "emotion_readable": np.asarray(ff.emotion_readable, bool),
     }
 
@@ -388,6 +415,7 @@ def faces_table(
     course: str,
     lecture_date: date,
     model_version: str,
+    static: np.ndarray | None = None,
 ) -> pa.Table:
     """The ``faces`` table of one video.
 
@@ -395,18 +423,29 @@ def faces_table(
         measured: :meth:`FaceColumns.arrays` (several segments concatenated, in frame order).
         probs: ``(N, 7) float32`` in ``FER2013_LABELS`` order (rows sum to 1).
         student_id: ``(N,)`` the student of each face (None: a stray track that is no student).
+        static: ``(N,) bool`` faces of tracks judged pictures, not people (default: none). Their
+            emotion, attention, attentive and head state become null; they must have no student.
 
     ``emotion`` is the arg-max label where ``measured["emotion_readable"]``, else null.
     """
     n = len(probs)
+    static = np.zeros(n, bool) if static is None else np.asarray(static, bool)
+    if any(s is not None for s, st in zip(student_id, static) if st):
+        raise RecordsError("faces: a static face (a picture) cannot belong to a student")
     label = np.asarray(FER2013_LABELS, dtype=object)[probs.argmax(1)] if n else np.zeros(0, object)
-    label = np.where(np.asarray(measured["emotion_readable"], bool), label, None)
+    label = np.where(np.asarray(measured["emotion_readable"], bool) & ~static, label, None)
+    measured = dict(measured)
+    if static.any():  # a picture carries no emotion, attention or head state
+        measured["attention"] = np.where(static, np.nan, measured["attention"]).astype(np.float32)
+        for c in ("attentive", "head_state"):
+            measured[c] = np.where(static, None, np.asarray(measured[c], object))
     cols = {
         "video_id": video_id,
         "course": course,
         "lecture_date": lecture_date,
         **measured,
         "student_id": list(student_id),
+        "static": static,
         **{f"p_{label}": probs[:, j] for j, label in enumerate(FER2013_LABELS)},
         "emotion": label,
         "model_version": model_version,

@@ -32,6 +32,7 @@ class Gates:
         emotion_min_px: emotion probabilities are read as an emotion from this box width up.
         pose_min_px: head pose (and the attention score built on it) from this width up.
         eyes_min_px: eye aspect ratio (eyes open/closed) from this width up.
+        head_min_px: head state (up/down/around/phone) and the attention score from it, this width up.
     """
 
     emotion_min_px: float = 14.0
@@ -39,9 +40,12 @@ class Gates:
     # No measured size meets the eyes rule (EAR p90 error 0.053 even at 128 px): EAR is not reported
     # and attention rests on head pose. A camera that measures better can set --eyes-min-px.
     eyes_min_px: float = math.inf
+    # Head state (up/down/around/phone) and the attention score read from it: docs/ATTENTION.md,
+    # "Head state". Provisional until the per-size measurement of the head-state model sets it.
+    head_min_px: float = 12.0
 
     def __post_init__(self):
-        for name in ("emotion_min_px", "pose_min_px", "eyes_min_px"):
+        for name in ("emotion_min_px", "pose_min_px", "eyes_min_px", "head_min_px"):
             if not getattr(self, name) >= 0:
                 raise ValueError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -53,7 +57,7 @@ def face_px(xyxy: np.ndarray) -> np.ndarray:
 
 
 def readable(px: np.ndarray, gates: Gates) -> dict[str, np.ndarray]:
-    """``(N,)`` face widths -> ``{"emotion", "pose", "eyes"}`` each ``(N,) bool``.
+    """``(N,)`` face widths -> ``{"emotion", "pose", "eyes", "head"}`` each ``(N,) bool``.
 
     Eyes need the pose too: EAR is read on the same landmarks, and a face too small for pose is
     too small for the eye contour.
@@ -64,4 +68,5 @@ def readable(px: np.ndarray, gates: Gates) -> dict[str, np.ndarray]:
         "emotion": px >= gates.emotion_min_px,
         "pose": pose,
         "eyes": pose & (px >= gates.eyes_min_px),
+        "head": px >= gates.head_min_px,
     }

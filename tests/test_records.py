@@ -14,8 +14,9 @@ from fer_stream import records
 from fer_stream.labels import FER2013_LABELS
 
 FACES = (
-    "video_id course lecture_date frame_index pts_s track_id student_id x1 y1 x2 y2 det_score face_px "
-    "pose_readable eyes_readable yaw pitch roll ear attentive attention emotion_readable p_angry p_disgust "
+    "video_id course lecture_date frame_index pts_s track_id student_id static x1 y1 x2 y2 det_score face_px "
+    "pose_readable eyes_readable yaw pitch roll ear attentive attention head_readable head_state "
+    "emotion_readable p_angry p_disgust "
     "p_fear p_happy p_sad p_surprise p_neutral emotion model_version"
 ).split()
 FRAMES = "video_id course lecture_date frame_index pts_s n_faces".split()
@@ -30,12 +31,21 @@ def test_faces_schema_has_exactly_the_issue_columns_with_types():
     assert s.field("pts_s").type == pa.float64()
     for name in ["x1", "y1", "x2", "y2", "det_score", "face_px", "yaw", "pitch", "roll", "ear", "attention"]:
         assert s.field(name).type == pa.float32(), name
-    for name in ["attentive", "pose_readable", "eyes_readable", "emotion_readable"]:
+    for name in [
+        "static",
+        "attentive",
+        "pose_readable",
+        "eyes_readable",
+        "head_readable",
+        "emotion_readable",
+    ]:
         assert s.field(name).type == pa.bool_(), name
     assert [n for n in FACES if n.startswith("p_")] == [f"p_{x}" for x in FER2013_LABELS]
     # nullable exactly where "not measurable"/"unreadable"/"no student" is a legitimate value
     nullable = {f.name for f in s if f.nullable}
-    assert nullable == {"student_id", "yaw", "pitch", "roll", "ear", "attention", "attentive", "emotion"}
+    assert nullable == {
+        "student_id", "yaw", "pitch", "roll", "ear", "attention", "attentive", "head_state", "emotion"
+    }  # fmt: skip
 
 
 def test_frames_and_videos_schemas():
@@ -95,6 +105,7 @@ def test_nan_in_a_measurement_becomes_null():
         video_id=VID, course="c", lecture_date=date(2024, 1, 1), frame_index=np.arange(n),
         track_id=np.arange(n), student_id=[f"{VID[:8]}-s001", None], attentive=np.zeros(n, bool),
         emotion=["happy", "sad"], model_version="m", yaw=np.array([1.5, np.nan], np.float32),
+        head_state=["up", None], static=np.zeros(n, bool), head_readable=np.zeros(n, bool),
     )  # fmt: skip
     t = records.make_table("faces", cols)
     assert t.column("yaw").to_pylist() == [1.5, None]
@@ -123,6 +134,8 @@ def test_attentive_is_null_wherever_attention_is_and_sql_averages_measured_faces
         attentive=np.array([True, False, False, False]),  # a bare bool flag: False where unmeasured
         crops=np.zeros((n, 48, 48), np.uint8), track_id=np.arange(n), face_px=np.full(n, 30, np.float32),
         emotion_readable=np.ones(n, bool), pose_readable=np.ones(n, bool), eyes_readable=np.ones(n, bool),
+        head_readable=np.zeros(n, bool), head_state=np.full(n, None, object),
+        head_probs=np.full((n, 4), np.nan, np.float32),
     )  # fmt: skip
     cols = records.FaceColumns()
     cols.add(ff)
@@ -139,6 +152,28 @@ def test_attentive_is_null_wherever_attention_is_and_sql_averages_measured_faces
         lecture_date=date(2024, 1, 1), model_version="m",
     )  # fmt: skip
     assert none.num_rows == 0 and none.schema.field("attentive").type == pa.bool_()
+
+
+def test_a_static_face_carries_no_emotion_attention_or_head_state_and_no_student():
+    n = 2
+    measured = {c: np.zeros(n, records._MEASURED_DTYPES.get(c, np.float32)) for c in records.MEASURED_COLUMNS}
+    measured.update(
+        attention=np.array([0.8, 0.8], np.float32), attentive=np.array([True, True], object),
+        head_state=np.array(["up", "up"], object), emotion_readable=np.ones(n, bool),
+    )  # fmt: skip
+    probs = np.tile(np.eye(7, dtype=np.float32)[3], (n, 1))  # happy
+    where = dict(video_id=VID, course="c", lecture_date=date(2024, 1, 1), model_version="m")
+    t = records.faces_table(measured, probs, ["s", None], static=np.array([False, True]), **where)
+    assert t.column("static").to_pylist() == [False, True]
+    for c, live in (
+        ("emotion", "happy"),
+        ("attention", pytest.approx(0.8)),
+        ("attentive", True),
+        ("head_state", "up"),
+    ):
+        assert t.column(c).to_pylist() == [live, None], c
+    with pytest.raises(records.RecordsError, match="static"):
+        records.faces_table(measured, probs, ["s", "s"], static=np.array([False, True]), **where)
 
 
 def test_atomic_write_twice_gives_one_file_and_no_temp_files(tmp_path):

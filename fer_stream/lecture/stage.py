@@ -51,8 +51,12 @@ class FrameFaces:
         crops: ``(N, S, S) uint8`` aligned gray faces for the classifier (S from its checkpoint).
         track_id: ``(N,) int64`` tracker ids (0 until tracked).
         face_px: ``(N,) float32`` box width, pixels: the size the readability gates compare.
-        emotion_readable, pose_readable, eyes_readable: ``(N,) bool`` which signals the face is big
-            enough to read (``fer_stream.validity``); unreadable pose/eyes are already NaN above.
+        emotion_readable, pose_readable, eyes_readable, head_readable: ``(N,) bool`` which signals
+            the face is big enough to read (``fer_stream.validity``); unreadable ones are NaN/None.
+        head_state: ``(N,) object`` ``up``/``down``/``around``/``phone`` (``fer_stream.head_state``), None
+            where not read (below the head gate, or no head-state model in the stage).
+        head_probs: ``(N, 4) float32`` the head-state probabilities (``HEAD_STATES`` order); NaN rows
+            where not read.
     """
 
     frame_index: int
@@ -72,6 +76,9 @@ class FrameFaces:
     emotion_readable: np.ndarray
     pose_readable: np.ndarray
     eyes_readable: np.ndarray
+    head_readable: np.ndarray
+    head_state: np.ndarray
+    head_probs: np.ndarray
 
     def __len__(self) -> int:
         return len(self.det)
@@ -97,6 +104,10 @@ class FaceStage:
         gates: smallest face sizes at which emotion, pose and eyes are read (``validity.Gates``).
         landmarks_min_px: faces at least this wide get 68-point landmarks even below the eyes gate
             (identity descriptors need them; default: only faces whose eyes are read).
+        head_state: a head-state model (``fer_stream.head_state.HeadStateClassifier``: ``predict(rgb,
+            face_xyxy) -> (N, 4)``) or None. With one, a face at least ``gates.head_min_px`` wide gets
+            a head state, and its attention score is P(up) (docs/ATTENTION.md); without, attention is
+            the head-pose score of faces at least ``gates.pose_min_px`` wide.
     """
 
     def __init__(
@@ -108,6 +119,7 @@ class FaceStage:
         detect_every: int = 1,
         gates: Gates | None = None,
         landmarks_min_px: float = float("inf"),
+        head_state=None,
     ):
         if detect_every < 1:
             raise ValueError(f"detect_every must be >= 1, got {detect_every}")
@@ -120,6 +132,7 @@ class FaceStage:
         self.detect_every = int(detect_every)
         self.gates = gates or Gates()
         self.landmarks_min_px = float(landmarks_min_px)
+        self.head_state = head_state
         self.reset()
 
     def reset(self) -> None:
@@ -169,6 +182,18 @@ class FaceStage:
         sig = att.signals(
             lm68, (w, h), self.attention_cfg, pose_readable=ok["pose"], eyes_readable=ok["eyes"]
         )
+        attention = sig["score"]
+        head_ok = ok["head"] & (self.head_state is not None)
+        head_probs = np.full((len(det), 4), np.nan, np.float32)
+        head_state = np.full(len(det), None, object)
+        if head_ok.any():
+            head_probs[head_ok] = self.head_state.predict(rgb, det.xyxy[head_ok])
+            head_state[head_ok] = np.asarray(self.head_state.labels, object)[head_probs[head_ok].argmax(1)]
+        if self.head_state is not None:
+            # The measured signal (docs/ATTENTION.md): P(up), how clearly the face is turned to the
+            # front; the head-pose score ranked real classroom faces at chance and is not mixed in.
+            attention = np.where(head_ok, head_probs[:, self.head_state.labels.index("up")], np.nan)
+            attention = attention.astype(np.float32)
         align_pts = np.where(need68[:, None, None], five_from_68(lm68), five) if len(det) else five
         crops = align_faces(gray, align_pts, det.xyxy, size=self.crop_size)
         return FrameFaces(
@@ -181,14 +206,17 @@ class FaceStage:
             pitch=sig["pitch"],
             roll=sig["roll"],
             ear=sig["ear"],
-            attention=sig["score"],
-            attentive=nullable_flag(sig["attentive"], sig["score"]),
+            attention=attention,
+            attentive=nullable_flag(attention >= att.ATTENTIVE_SCORE, attention),
             crops=crops,
             track_id=np.zeros(len(det), np.int64),
             face_px=px,
             emotion_readable=ok["emotion"],
             pose_readable=ok["pose"],
             eyes_readable=ok["eyes"],
+            head_readable=head_ok,
+            head_state=head_state,
+            head_probs=head_probs,
         )
 
 

@@ -51,6 +51,9 @@ SUMMARY_COLUMNS = [
     "students",
     "engagement_index",
     "attention_rate",
+    "head_up_rate",
+    "head_known_share",
+    "static_faces",
     "frames_no_faces",
     "no_face_share",
     "review_moments",
@@ -137,6 +140,9 @@ def _class_attention_png(
             color="tab:green",
             label="attention rate",
         )
+        head = [(xi, r["head_up_rate"]) for xi, r in zip(x, rows) if r["head_up_rate"] is not None]
+        if head:  # the smart-classroom measure: students facing the front / students read
+            ax.plot(*zip(*head), marker="s", ls=":", color="tab:purple", label="head-up rate")
         ax.set(
             xlabel=f"{unit} from the start (bucket start, buckets of {bucket_s:g} s)",
             ylabel="class attention",
@@ -150,6 +156,8 @@ def _class_attention_png(
         x = range(len(rows))
         ax.plot(x, [r["engagement_index"] / 100 for r in rows], marker="o", label="engagement index / 100")
         ax.plot(x, [r["attention_rate"] for r in rows], marker=".", ls="--", label="attention rate")
+        if any(r["head_up_rate"] is not None for r in rows):
+            ax.plot(x, [r["head_up_rate"] for r in rows], marker="s", ls=":", label="head-up rate")
         ax.set_xticks(list(x), [_label(r) for r in rows], rotation=30, ha="right", fontsize=8)
         ax.set(xlabel="lecture", ylabel="class attention", ylim=(-0.02, 1.02))
     ax.grid(alpha=0.3)

@@ -199,6 +199,7 @@ def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     for name in ("faces", "frames"):
         _register(con, name, [f for f in files[name] if Path(f).name in current])
     con.execute(_sql_file("_student_lectures"))
+    con.execute(_sql_file("_head_up"))
     return con
 
 

@@ -30,7 +30,8 @@ def probs(label: str) -> dict[str, float]:
 
 
 def lecture(root, vid, course, day, fps, n_frames, faces, config_hash=HASH, finished=1, write_videos=True):
-    """Write one lecture: ``faces`` = [(frame 1-based, student_id|None, state, attention, emotion)]."""
+    """Write one lecture: ``faces`` = [(frame 1-based, student_id|None, state, attention, emotion)
+    [+ (head_state,) or (head_state, static)]]; head_state default None (not read), static False."""
     frame_index = [25 * k for k in range(n_frames)]  # not 0, 1, 2: the reports number frames themselves
     pts = [k / fps for k in range(n_frames)]
     where = {"video_id": vid, "course": course, "lecture_date": day}
@@ -46,10 +47,13 @@ def lecture(root, vid, course, day, fps, n_frames, faces, config_hash=HASH, fini
         **{k: np.ones(n, bool) for k in ("pose_readable", "eyes_readable", "emotion_readable")},
         **{k: np.zeros(n, np.float32) for k in ("yaw", "pitch", "roll")},
         "ear": np.full(n, 0.3, np.float32),
-        "attentive": [st == A for _, _, st, _, _ in faces],
-        "attention": [np.nan if att is None else att for *_, att, _ in faces],
-        **{k: [probs(e)[k] for *_, e in faces] for k in probs("happy")},
-        "emotion": [e for *_, e in faces],
+        "attentive": [None if f[3] is None else f[2] == A for f in faces],
+        "attention": [np.nan if f[3] is None else f[3] for f in faces],
+        "head_state": [f[5] if len(f) > 5 else None for f in faces],
+        "head_readable": [len(f) > 5 and f[5] is not None for f in faces],
+        "static": [len(f) > 6 and bool(f[6]) for f in faces],
+        **{k: [probs(f[4])[k] for f in faces] for k in probs("happy")},
+        "emotion": [f[4] for f in faces],
         "model_version": "test",
     }
     stem = f"{vid}_{config_hash}"

@@ -17,7 +17,7 @@ import pytest
 from fer_stream import reports
 from tests.helpers import ROOT
 
-VIEWS = ("_lectures", "_student_lectures")  # the shared views every connection runs
+VIEWS = ("_lectures", "_student_lectures", "_head_up")  # the shared views every connection runs
 
 
 def test_every_report_is_a_resource_of_the_package():

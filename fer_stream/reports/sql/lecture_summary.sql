@@ -17,7 +17,12 @@
 --   in which no face was found; unmeasured_share = student faces without an attention score;
 --   attention_readable_share = 1 - unmeasured_share; emotion_readable_share = student faces big
 --   enough to read an emotion from (docs/VALIDITY.md; the others count in no emotion number);
---   stray_faces = faces of no student (short tracks matching no student).
+--   stray_faces = faces of no student that are not static (short tracks matching no student);
+--   static_faces = faces of tracks judged pictures, not people (posters, photos, frozen screens:
+--   the records' `static`, docs/VALIDITY.md), counted in nothing else.
+-- * head_up_rate = the mean over sampled frames of the frame's head-up rate (students facing the
+--   front / students whose head state was read in that frame; frames with no read left out);
+--   head_known_share = head states read / (students x frames sampled) (head_up_frames, _head_up.sql).
 -- Parameters: $course, $date_from, $date_to (inclusive), $video (id or prefix), $bucket_s
 -- (seconds), $moments (count), $min_visible_s (seconds).
 
@@ -62,7 +67,8 @@ frame_stats as (
 face_stats as (
     select
         video_id,
-        count(*) filter (where student_id is null) as stray_faces,
+        count(*) filter (where student_id is null and not static) as stray_faces,
+        count(*) filter (where static) as static_faces,
         count(*) filter (where student_id is not null) as student_faces,
         count(attention) filter (where student_id is not null) as measured_faces,
         count(emotion) filter (where student_id is not null) as emotion_readable_faces,
@@ -101,6 +107,16 @@ buckets as (
 engagement as (
     select video_id, 100 * avg(class_attention) as engagement_index
     from buckets
+    group by video_id
+),
+
+head_up as (
+    select
+        video_id,
+        avg(head_up_rate) as head_up_rate,
+        sum(students_known) / nullif(sum(students_present), 0) as head_known_share
+    from head_up_frames(null, null, null, null)
+    where video_id in (select video_id from scope)
     group by video_id
 ),
 
@@ -147,10 +163,13 @@ final as (
         engagement.engagement_index,
         face_stats.attentive_faces
         / nullif(face_stats.measured_faces, 0) as attention_rate,
+        head_up.head_up_rate,
+        head_up.head_known_share,
         1 - face_stats.measured_faces / nullif(face_stats.student_faces, 0) as unmeasured_share,
         face_stats.measured_faces / nullif(face_stats.student_faces, 0) as attention_readable_share,
         face_stats.emotion_readable_faces / nullif(face_stats.student_faces, 0) as emotion_readable_share,
         case when scope.video_id is not null then coalesce(face_stats.stray_faces, 0) end as stray_faces,
+        case when scope.video_id is not null then coalesce(face_stats.static_faces, 0) end as static_faces,
         moments.review_moments,
         latest_runs.lost_s,
         latest_runs.corrupt_packets
@@ -161,6 +180,7 @@ final as (
     left join students on latest_runs.video_id = students.video_id
     left join engagement on latest_runs.video_id = engagement.video_id
     left join moments on latest_runs.video_id = moments.video_id
+    left join head_up on latest_runs.video_id = head_up.video_id
     order by latest_runs.course, latest_runs.lecture_date, latest_runs.video_id
 )
 

@@ -7,6 +7,10 @@
 -- * mean_attention = mean attention score of the students' measured faces in the bucket (each
 --   student in each sampled frame counts once; unmeasured faces and absent students count not at
 --   all); attention_rate = attentive / (attentive + inattentive) of the same faces.
+-- * head_up_rate = share of the students whose head state was read in the bucket's frames that face
+--   the front (up), pooled over its frames; head_known_share = those reads / (the lecture's students x
+--   the bucket's frames): students not seen, or seen too small, are unknown, never up or not up
+--   (head_up_frames in _head_up.sql).
 -- * faces_per_frame = faces the detector found per sampled frame (stray detections included);
 --   students_visible = distinct students seen in the bucket.
 -- * share_<emotion> = share of the students' readable faces in the bucket labelled <emotion>
@@ -60,6 +64,16 @@ face_buckets as (
     group by all
 ),
 
+head_buckets as (
+    select
+        video_id,
+        cast(floor(pts_s / $bucket_s) as bigint) as bucket,
+        sum(students_up) / nullif(sum(students_known), 0) as head_up_rate,
+        sum(students_known) / nullif(sum(students_present), 0) as head_known_share
+    from head_up_frames($course, $date_from, $date_to, $video)
+    group by all
+),
+
 final as (
     select
         scope.course,
@@ -75,6 +89,8 @@ final as (
         coalesce(face_buckets.faces_measured, 0) as faces_measured,
         face_buckets.mean_attention,
         face_buckets.attention_rate,
+        head_buckets.head_up_rate,
+        head_buckets.head_known_share,
         face_buckets.attention_readable_share,
         face_buckets.emotion_readable_share,
         case when face_buckets.mean_attention is not null then
@@ -94,6 +110,8 @@ final as (
     inner join scope on frame_buckets.video_id = scope.video_id
     left join face_buckets
         on frame_buckets.video_id = face_buckets.video_id and frame_buckets.bucket = face_buckets.bucket
+    left join head_buckets
+        on frame_buckets.video_id = head_buckets.video_id and frame_buckets.bucket = head_buckets.bucket
     order by scope.course, scope.lecture_date, frame_buckets.video_id, frame_buckets.bucket
 )
 

@@ -8,6 +8,10 @@
 --   no usable landmarks/pose) or not visible (no face of the student in that frame). Not visible
 --   and unmeasured are never counted as inattentive.
 -- * attention_rate = attentive / (attentive + inattentive) frames; presence = visible / sampled.
+-- * head states (docs/ATTENTION.md, "Head state"): head_down_share = frames with the head bowed
+--   (head_state 'down') / frames whose head state was read, the share of the lecture the student
+--   spent head-down as far as it was seen; head_up_share likewise for 'up'; head_known_share = frames
+--   with a head state read / frames sampled (not seen or too small: unknown, counted in neither).
 -- Parameters: $course, $date_from, $date_to (inclusive), $video (id or prefix), $student,
 -- $min_visible_s (students seen for fewer seconds in a lecture are left out).
 
@@ -38,6 +42,7 @@ observed as (
         sampled.frame_no,
         sampled.frames_sampled,
         faces.attention,
+        faces.head_state,
         case
             when faces.attention is null then 'unmeasured'
             when faces.attentive then 'attentive'
@@ -102,7 +107,10 @@ per_student as (
         count(*) filter (where state = 'attentive') as frames_attentive,
         count(*) filter (where state = 'inattentive') as frames_inattentive,
         count(*) filter (where state = 'unmeasured') as frames_unmeasured,
-        avg(attention) as mean_attention  -- over measured frames (a null score is skipped)
+        avg(attention) as mean_attention,  -- over measured frames (a null score is skipped)
+        count(head_state) as frames_head_known,
+        count(*) filter (where head_state = 'down') as frames_head_down,
+        count(*) filter (where head_state = 'up') as frames_head_up
     from observed
     group by video_id, student_id
 ),
@@ -127,7 +135,10 @@ final as (
         / nullif(per_student.frames_attentive + per_student.frames_inattentive, 0) as attention_rate,
         per_student.mean_attention,
         coalesce(longest_runs.frames, 0) * scope.frame_s as longest_inattentive_s,
-        coalesce(drops.attention_drops, 0) as attention_drops
+        coalesce(drops.attention_drops, 0) as attention_drops,
+        per_student.frames_head_down / nullif(per_student.frames_head_known, 0) as head_down_share,
+        per_student.frames_head_up / nullif(per_student.frames_head_known, 0) as head_up_share,
+        per_student.frames_head_known / per_student.frames_sampled as head_known_share
     from per_student
     inner join scope on per_student.video_id = scope.video_id
     left join longest_runs
