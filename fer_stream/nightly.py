@@ -414,7 +414,7 @@ class _Night:
             self.output,
             "videos",
             columns=["video_id", "path", "config_hash", "model_version", "config_json"],
-            filter=pc.field("status") == "done",
+            filter=pc.field("status") == records.VideoStatus.DONE.value,
         ).to_pylist()
         done: dict[str, list[dict]] = {}
         for row in videos:

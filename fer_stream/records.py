@@ -23,6 +23,7 @@ course-wide with identity on, whose face descriptors stay in ``OUTPUT/identity/`
 
 from __future__ import annotations
 
+import enum
 import os
 import time
 from collections.abc import Mapping, Sequence
@@ -291,6 +292,15 @@ PARTITIONING = ds.partitioning(
 )
 
 
+class VideoStatus(enum.StrEnum):
+    """One input's outcome in one run: the ``videos/`` table's ``status`` (``done``, ``failed``); the
+    pipeline's run summary also says ``skipped``."""
+
+    DONE = "done"  # records written
+    FAILED = "failed"  # a typed error, recorded in videos/
+    SKIPPED = "skipped"  # done before with this config, or a copy of a file in this run (``reason``)
+
+
 class RecordsError(ValueError):
     """Columns that do not fit a table's schema."""
 
@@ -330,24 +340,20 @@ def make_table(name: str, columns: Mapping[str, object]) -> pa.Table:
 # `fer-stream detect`
 
 # Per-face columns measured before classification, in FACES_SCHEMA order.
-MEASURED_COLUMNS = ("frame_index", "pts_s", "track_id", "x1", "y1", "x2", "y2", "det_score", "face_px")
-MEASURED_COLUMNS += (
-    "pose_readable",
-    "eyes_readable",
-    "yaw",
-    "pitch",
-    "roll",
-    "ear",
-    "attentive",
-    "attention",
+MEASURED_COLUMNS: tuple[str, ...] = (
+    *("frame_index", "pts_s", "track_id", "x1", "y1", "x2", "y2", "det_score", "face_px"),
+    *("pose_readable", "eyes_readable", "yaw", "pitch", "roll", "ear", "attentive", "attention"),
+    *("head_readable", "head_state", "emotion_readable"),
 )
-MEASURED_COLUMNS += ("head_readable", "head_state", "emotion_readable")
 _BOOL = ("pose_readable", "eyes_readable", "head_readable", "emotion_readable")
-_MEASURED_DTYPES = {"frame_index": np.int64, "pts_s": np.float64, "track_id": np.int64} | {
-    c: np.bool_ for c in _BOOL
+_MEASURED_DTYPES: dict[str, np.dtype] = {
+    "frame_index": np.dtype(np.int64),
+    "pts_s": np.dtype(np.float64),
+    "track_id": np.dtype(np.int64),
+    **{c: np.dtype(np.bool_) for c in _BOOL},
+    "attentive": np.dtype(object),  # True, False or None (null where attention is)
+    "head_state": np.dtype(object),  # a label or None
 }
-_MEASURED_DTYPES["attentive"] = np.dtype(object)  # True, False or None (null where attention is)
-_MEASURED_DTYPES["head_state"] = np.dtype(object)  # a label or None
 
 
 def frame_columns(ff) -> dict[str, np.ndarray]:
@@ -401,7 +407,7 @@ class FaceColumns:
     def arrays(self) -> dict[str, np.ndarray]:
         """``{column: (n,) array}``; typed empty arrays when no face was seen."""
         return {
-            c: np.concatenate(v) if v else np.zeros(0, _MEASURED_DTYPES.get(c, np.float32))
+            c: np.concatenate(v) if v else np.zeros(0, _MEASURED_DTYPES.get(c, np.dtype(np.float32)))
             for c, v in self._parts.items()
         }
 
@@ -433,12 +439,13 @@ def faces_table(
     if any(s is not None for s, st in zip(student_id, static) if st):
         raise RecordsError("faces: a static face (a picture) cannot belong to a student")
     label = np.asarray(FER2013_LABELS, dtype=object)[probs.argmax(1)] if n else np.zeros(0, object)
-    label = np.where(np.asarray(measured["emotion_readable"], bool) & ~static, label, None)
+    none = np.full(n, None, object)  # np.where with a bare None: numpy accepts it, its stubs do not
+    label = np.where(np.asarray(measured["emotion_readable"], bool) & ~static, label, none)
     measured = dict(measured)
     if static.any():  # a picture carries no emotion, attention or head state
         measured["attention"] = np.where(static, np.nan, measured["attention"]).astype(np.float32)
         for c in ("attentive", "head_state"):
-            measured[c] = np.where(static, None, np.asarray(measured[c], object))
+            measured[c] = np.where(static, none, np.asarray(measured[c], object))
     cols = {
         "video_id": video_id,
         "course": course,

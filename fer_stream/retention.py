@@ -344,7 +344,7 @@ def _lower_frame_counts(change: _Change, frames_path: Path, removed_frames: np.n
 
 def _lower_video_counts(change: _Change, path: Path, faces_removed: int) -> None:
     t = pq.read_table(path)
-    done = np.array([s == "done" for s in t.column("status").to_pylist()])
+    done = np.array([s == records.VideoStatus.DONE for s in t.column("status").to_pylist()])
     if not done.any():
         return
     for name, minus in (("faces", faces_removed), ("students", 1)):

@@ -47,12 +47,16 @@ def add_args(ap: argparse.ArgumentParser) -> None:
 
 def run(a: argparse.Namespace, prog: str = "analyze_lectures") -> int:
     from fer_stream import pipeline
-    from fer_stream.demo import demo_input, print_student_report
+    from fer_stream.demo import DemoError, demo_input, print_student_report
 
     output = Path(a.output).resolve()
     inputs = list(a.input)
     if a.demo:
-        inputs.append(str(demo_input(output)))
+        try:
+            inputs.append(str(demo_input(output)))
+        except DemoError as e:  # the demo extra (scikit-image) is missing
+            print(f"{prog}: {e}", file=sys.stderr)
+            return exits.ERROR
     try:
         config = config_from_args(a)
         started = pipeline.connect(a.address, a.num_cpus)

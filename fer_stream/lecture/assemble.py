@@ -72,8 +72,16 @@ def assemble(
     probs = faces.pop("probs")
     probs = probs[:, label_order(model)] if len(probs) else np.zeros((0, len(FER2013_LABELS)), np.float32)
     student_of_face = [sid[keys[t]] if t in keys else None for t in faces["track_id"].tolist()]
+    face_table = records.faces_table(
+        faces,
+        probs,
+        student_of_face,
+        video_id=video_id,
+        course=course,
+        lecture_date=lecture_date,
+        model_version=model.version,
+    )
     where = {"video_id": video_id, "course": course, "lecture_date": lecture_date}
-    face_table = records.faces_table(faces, probs, student_of_face, **where, model_version=model.version)
     frame_cols = {c: np.concatenate([p.frames[c] for p in parts]) for c in parts[0].frames}
     return LectureRecords(
         faces=face_table,

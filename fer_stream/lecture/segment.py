@@ -161,7 +161,7 @@ def run_segment(
 
     faces = cols.arrays()
     faces["probs"] = probs
-    frames = {
+    frames: dict[str, np.ndarray] = {
         "frame_index": np.asarray(frame_rows["frame_index"], np.int64),
         "pts_s": np.asarray(frame_rows["pts_s"], np.float64),
         "n_faces": np.asarray(frame_rows["n_faces"], np.int32),

@@ -145,7 +145,7 @@ class _Run:
         self.display = Display(len(videos), self.progress)
         # On the driver's node: a lost worker node must not take the run's progress counter with it
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
-        self.counter = Progress.options(scheduling_strategy=here).remote()
+        self.counter = Progress.options(scheduling_strategy=here).remote()  # type: ignore[attr-defined]
         try:
             self.to_inspect = list(videos)
             self._submit()

@@ -14,13 +14,7 @@ from dataclasses import dataclass, field
 
 import ray
 
-
-class VideoStatus(enum.StrEnum):
-    """One input's outcome in one run (``videos/`` rows record ``done`` and ``failed``)."""
-
-    DONE = "done"  # records written
-    FAILED = "failed"  # a typed error, recorded in videos/
-    SKIPPED = "skipped"  # done before with this config, or a copy of a file in this run (``reason``)
+from fer_stream.records import VideoStatus
 
 
 class RunOutcome(enum.StrEnum):

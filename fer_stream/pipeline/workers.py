@@ -12,6 +12,7 @@ import os
 import time
 from functools import lru_cache
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import ray
@@ -20,6 +21,9 @@ from fer_stream.config import PipelineConfig
 from fer_stream.inputs import content_hash
 from fer_stream.lecture import FaceStage, SegmentResult, make_face_stage, run_segment
 from fer_stream.pipeline.placement import PlacementError, classifier_plan, device_problem
+
+if TYPE_CHECKING:
+    from fer_stream.classify import EmotionClassifier
 
 
 @ray.remote(num_cpus=1)
@@ -57,12 +61,12 @@ class ClassifierActor:
 
     def __init__(self, device: str, backend: str = "auto"):
         self.device, self.backend = device, backend
-        self.clf = None
+        self.clf: EmotionClassifier | None = None
 
     def _load(self, weights: list) -> None:
         import tempfile
 
-        from fer_stream.classify import EmotionClassifier
+        from fer_stream.classify import EmotionClassifier  # torch: in the actor only
 
         cpus = ray.get_runtime_context().get_assigned_resources().get("CPU", 1.0)
         with tempfile.TemporaryDirectory() as d:
@@ -77,6 +81,7 @@ class ClassifierActor:
         """``(N, S, S) uint8`` -> ``(N, 7) float32`` probabilities (the weights' label order), seconds."""
         if self.clf is None:
             self._load(weights)
+        assert self.clf is not None
         t0 = time.perf_counter()
         probs = self.clf.predict(np.array(crops))  # a writable copy of the read-only shared array
         return probs, time.perf_counter() - t0

@@ -153,7 +153,7 @@ def _class_attention_png(
         if not rows:
             return None
         fig, ax = _figure(9, 3)
-        x = range(len(rows))
+        x = list(range(len(rows)))
         ax.plot(x, [r["engagement_index"] / 100 for r in rows], marker="o", label="engagement index / 100")
         ax.plot(x, [r["attention_rate"] for r in rows], marker=".", ls="--", label="attention rate")
         if any(r["head_up_rate"] is not None for r in rows):
@@ -303,7 +303,7 @@ def html_page(
     else:
         courses = sorted({r["course"] for r in summary.to_pylist()})
         title = f"Course {', '.join(courses) or '(no lectures)'}: {len(summary)} video(s)"
-    bucket_s = params["bucket_s"]
+    bucket_s = float(params["bucket_s"])  # type: ignore[arg-type]  # set just above when absent
     order = ([first] if first in tables else []) + [n for n in names if n != first]
     return _ENV.get_template("page.html.j2").render(
         title=title,
