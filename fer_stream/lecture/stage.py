@@ -282,11 +282,12 @@ def make_face_stage(config: PipelineConfig, crop_size: int) -> FaceStage:
     """
     from fer_stream.faces.detect import make_detector
 
-    kwargs = (
-        {"min_face_px": config.min_face_px, "backend": config.backend} if config.detector == "mtcnn" else {}
-    )
+    per_detector: dict[str, dict[str, object]] = {
+        "mtcnn": {"min_face_px": config.min_face_px, "backend": config.backend},
+        "centerface": {"min_face_px": config.min_face_px},
+    }
     return FaceStage(
-        make_detector(config.detector, **kwargs),
+        make_detector(config.detector, **per_detector.get(config.detector, {})),
         crop_size=crop_size,
         attention_cfg=config.attention,
         detect_every=config.detect_every,
