@@ -92,7 +92,7 @@ def run_segment(
     path: str | os.PathLike,
     config: PipelineConfig,
     stage: FaceStage,
-    classify: ClassifyFn,
+    classify: ClassifyFn | None,
     *,
     k: int = 0,
     start_s: float = 0.0,
@@ -106,7 +106,8 @@ def run_segment(
         path: the video.
         config: sampling, tracker, batching, identity (``config.identity``: descriptors per track).
         stage: ``make_face_stage(config, crop_size)`` (reused across segments: it is reset here).
-        classify: sends one batch of crops to the classifier (:data:`ClassifyFn`).
+        classify: sends one batch of crops to the classifier (:data:`ClassifyFn`); None: measure
+            only (``fer-stream check``): no ``probs`` in the result's faces.
         k: the segment's index in its video: its track ids start at ``k * SEGMENT_ID_STRIDE + 1``.
         start_s, end_s: the segment, seconds of the stream (``end_s=None``: to the end).
         decode_threads: FFmpeg threads (0: one per core; 1 when many segments share a node).
@@ -126,7 +127,7 @@ def run_segment(
     stats = DecodeStats()
     cols = records.FaceColumns()
     frame_rows: dict[str, list] = {"frame_index": [], "pts_s": [], "n_faces": []}
-    batcher = _Batcher(classify, config.batch_size, config.batches_in_flight)
+    batcher = _Batcher(classify, config.batch_size, config.batches_in_flight) if classify else None
     frame_wh = None
     pending_frames = pending_faces = 0
     last_report = time.monotonic()
@@ -149,18 +150,20 @@ def run_segment(
         frame_rows["n_faces"].append(n)
         if n:
             cols.add(ff)
-            batcher.add(ff.crops)
+            if batcher is not None:
+                batcher.add(ff.crops)
         pending_frames, pending_faces = pending_frames + 1, pending_faces + n
         if on_progress is not None and time.monotonic() - last_report > 1.0:
             on_progress(pending_frames, pending_faces)
             pending_frames = pending_faces = 0
             last_report = time.monotonic()
-    probs, classify_s = batcher.finish()
+    probs, classify_s = batcher.finish() if batcher is not None else (None, 0.0)
     if on_progress is not None and (pending_frames or pending_faces):
         on_progress(pending_frames, pending_faces)
 
     faces = cols.arrays()
-    faces["probs"] = probs
+    if probs is not None:
+        faces["probs"] = probs
     frames: dict[str, np.ndarray] = {
         "frame_index": np.asarray(frame_rows["frame_index"], np.int64),
         "pts_s": np.asarray(frame_rows["pts_s"], np.float64),

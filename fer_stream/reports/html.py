@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import os
 from collections.abc import Mapping
 from datetime import date
@@ -26,6 +27,7 @@ import pyarrow.compute as pc
 
 from fer_stream.labels import FER2013_LABELS
 from fer_stream.ops import layout
+from fer_stream.reports.camera import CameraCheck, camera_check
 from fer_stream.reports.query import (
     PARAMS,
     connect,
@@ -37,6 +39,7 @@ from fer_stream.reports.query import (
     run_report,
     write,
 )
+from fer_stream.validity import Gates
 
 MAX_ROWS = 500  # rows of a table on a page; the CSVs have them all
 
@@ -303,10 +306,12 @@ def html_page(
     else:
         courses = sorted({r["course"] for r in summary.to_pylist()})
         title = f"Course {', '.join(courses) or '(no lectures)'}: {len(summary)} video(s)"
+    camera = _camera(con, [r["video_id"] for r in done])
     bucket_s = float(params["bucket_s"])  # type: ignore[arg-type]  # set just above when absent
     order = ([first] if first in tables else []) + [n for n in names if n != first]
     return _ENV.get_template("page.html.j2").render(
         title=title,
+        camera=camera.lines() if camera is not None else [],
         scope=", ".join(f"{k}={v}" for k, v in sorted(params.items()) if v is not None) or "all records",
         lectures=len(done),
         failed=sum(r["status"] == "failed" for r in summary.to_pylist()),
@@ -319,6 +324,31 @@ def html_page(
         emotion_mix=_emotion_mix_png(tables["student_emotions"]),
         moments=moments,
         tables=[(name, describe(name), tables[name]) for name in order],
+    )
+
+
+def _camera(con: duckdb.DuckDBPyConnection, video_ids: list[str]) -> CameraCheck | None:
+    """The camera summary (``fer-stream check``'s) of the analysed lectures ``video_ids``, from their
+    records, under the gates their analysis used."""
+    if not video_ids:
+        return None
+    v = {"v": video_ids}
+    faces = con.sql(
+        "select face_px, student_id, static from faces where list_contains($v, video_id)", params=v
+    ).to_arrow_table()
+    frames = con.sql("select count(*) from frames where list_contains($v, video_id)", params=v).fetchall()
+    config = con.sql(
+        "select config_json from lectures join videos using (video_id, config_hash) "
+        "where list_contains($v, video_id) and status = 'done' limit 1",
+        params=v,
+    ).fetchall()
+    gates = json.loads(config[0][0]).get("gates") if config else None
+    return camera_check(
+        faces.column("face_px").to_numpy(zero_copy_only=False),
+        frames=int(frames[0][0]),
+        student_id=faces.column("student_id").to_pylist(),
+        static=np.asarray(faces.column("static").to_pylist(), bool),
+        gates=Gates(**gates) if gates else None,
     )
 
 
