@@ -16,6 +16,7 @@ from pathlib import Path
 import fer_stream
 from fer_stream import records
 from fer_stream.attention import AttentionConfig
+from fer_stream.faces.liveness import StillnessConfig
 from fer_stream.faces.track import StudentConfig, TrackerConfig
 from fer_stream.labels import FER2013_LABELS, canonical
 from fer_stream.validity import Gates
@@ -92,13 +93,22 @@ class PipelineConfig:
 
     sample_fps: float = 2.0
     weights: str = "default"
-    detector: str = "mtcnn"
-    min_face_px: float = 20.0
+    # CenterFace: on real CCTV classroom frames it finds 0.84-0.86 of the heads (bowed ones 0.76-0.80)
+    # where MTCNN finds 0.44 (0.27), docs/BENCHMARKS.md "Classroom face detectors". 12 px: below it
+    # its boxes there were false detections only (and the head-state gate is 12 px).
+    detector: str = "centerface"
+    min_face_px: float = 12.0
     detect_every_s: float = 2.0
     tracker: TrackerConfig = field(default_factory=TrackerConfig)
     students: StudentConfig = field(default_factory=StudentConfig)
     attention: AttentionConfig = field(default_factory=AttentionConfig)
     gates: Gates = field(default_factory=Gates)
+    # Head state per face (fer_stream.head_state; docs/ATTENTION.md): the attention score becomes
+    # P(up), which ranks "facing the front" on real classroom frames with AUC 0.92 where head pose
+    # ranked it at chance. None: no head state, attention from head pose (faces >= pose gate).
+    head_state: str | None = "default"
+    # When a track is a picture, not a person (fer_stream.faces.liveness; docs/VALIDITY.md).
+    stillness: StillnessConfig = field(default_factory=StillnessConfig)
     batch_size: int = 256
     batches_in_flight: int = 2
     segment_s: float = 600.0
@@ -144,7 +154,20 @@ class PipelineConfig:
             "students": dataclasses.asdict(self.students),
             "attention": dataclasses.asdict(self.attention),
             "gates": dataclasses.asdict(self.gates),
+            "head_state": self.head_state,
+            "head_state_sha256": _weights_sha256(self.head_state),
+            "stillness": dataclasses.asdict(self.stillness),
         } | ({"identity": dataclasses.asdict(self.identity)} if self.identity is not None else {})
+
+
+def _weights_sha256(name_or_path: str | None) -> str | None:
+    """sha256 of the head-state weights (a built-in name or a path): retrained weights re-analyse."""
+    if name_or_path is None:
+        return None
+    from fer_stream.models.headnet import BUILTIN, builtin_path  # torch: only when hashing
+
+    path = builtin_path(name_or_path) if name_or_path in BUILTIN else Path(name_or_path)
+    return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
 def config_hash(analysis: dict) -> str:

@@ -12,6 +12,7 @@ import sys
 
 from fer_stream.cli import (
     analyze,
+    check,
     classify,
     demo,
     detect,
@@ -24,7 +25,7 @@ from fer_stream.cli import (
     report,
 )
 
-COMMANDS = (models, classify, detect, demo, analyze, report, nightly, forget, enroll, export)
+COMMANDS = (models, classify, detect, check, demo, analyze, report, nightly, forget, enroll, export)
 
 
 def main(argv=None) -> int:

@@ -62,7 +62,10 @@ def assemble(
     """
     tracks = TrackSummary.concat([p.tracks for p in parts])
     frame_wh = next((p.frame_wh for p in parts if p.frame_wh), None)
-    keys = assign_students(tracks, frame_wh, config.students)
+    static = static_faces(parts, config)
+    pictures = set(np.concatenate([p.faces["track_id"] for p in parts])[static].tolist())
+    # a picture is nobody: its tracks take no student key
+    keys = {t: k for t, k in assign_students(tracks, frame_wh, config.students).items() if t not in pictures}
     if resolve is None:
         sid: Mapping[str, str] = {key: f"{video_id[:8]}-{key}" for key in set(keys.values())}
     else:
@@ -80,6 +83,7 @@ def assemble(
         course=course,
         lecture_date=lecture_date,
         model_version=model.version,
+        static=static,
     )
     where = {"video_id": video_id, "course": course, "lecture_date": lecture_date}
     frame_cols = {c: np.concatenate([p.frames[c] for p in parts]) for c in parts[0].frames}
@@ -88,6 +92,16 @@ def assemble(
         frames=records.make_table("frames", {**where, **frame_cols}),
         students=len(set(keys.values())),
     )
+
+
+def static_faces(parts: Sequence[SegmentResult], config: PipelineConfig) -> np.ndarray:
+    """``(N,) bool`` over the parts' faces (concatenated): on a track judged a picture
+    (``faces.liveness.static_tracks`` on the segments' motion evidence)."""
+    from fer_stream.faces.liveness import TrackMotion, static_tracks
+
+    ids = static_tracks(TrackMotion.concat([p.motion for p in parts]), config.stillness)
+    track = np.concatenate([p.faces["track_id"] for p in parts]) if parts else np.zeros(0, np.int64)
+    return np.isin(track, ids) & (track > 0)
 
 
 def analyze_file(

@@ -25,6 +25,7 @@ import numpy as np
 
 from fer_stream import records
 from fer_stream.config import PipelineConfig
+from fer_stream.faces.liveness import MotionMeter, TrackMotion
 from fer_stream.faces.track import FaceTracker, TrackSummary
 from fer_stream.labels import FER2013_LABELS
 from fer_stream.lecture.stage import FaceStage, analyze_video
@@ -58,6 +59,7 @@ class SegmentResult:
             the identity store, never to the records).
         descriptor_s: part of ``analyze_s`` spent computing them.
         node_id: the Ray node that ran the segment (the pipeline sets it; empty in-process).
+        motion: per-track motion evidence (``faces.liveness``): which tracks are pictures.
     """
 
     faces: dict[str, np.ndarray]
@@ -71,6 +73,7 @@ class SegmentResult:
     descriptors: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
     descriptor_s: float = 0.0
     node_id: str = ""
+    motion: TrackMotion = field(default_factory=TrackMotion.empty, repr=False)
 
 
 def in_process(classifier) -> ClassifyFn:
@@ -125,6 +128,7 @@ def run_segment(
 
         collector = DescriptorCollector(shared_descriptor(config.identity.num_jitters), config.identity)
     stats = DecodeStats()
+    meter = MotionMeter()  # is each track a living face or a picture?
     cols = records.FaceColumns()
     frame_rows: dict[str, list] = {"frame_index": [], "pts_s": [], "n_faces": []}
     batcher = _Batcher(classify, config.batch_size, config.batches_in_flight) if classify else None
@@ -148,6 +152,8 @@ def run_segment(
         frame_rows["frame_index"].append(ff.frame_index)
         frame_rows["pts_s"].append(ff.pts_s)
         frame_rows["n_faces"].append(n)
+        tracked = ff.track_id > 0
+        meter.update(ff.track_id[tracked], ff.pts_s, ff.det.xyxy[tracked], ff.crops[tracked])
         if n:
             cols.add(ff)
             if batcher is not None:
@@ -180,6 +186,7 @@ def run_segment(
         classify_s=classify_s,
         descriptors=collector.descriptors() if collector is not None else {},
         descriptor_s=collector.seconds if collector is not None else 0.0,
+        motion=meter.summary(),
     )
 
 

@@ -25,6 +25,7 @@ from fer_stream.faces.align import align_faces
 from fer_stream.faces.detections import Detections
 from fer_stream.faces.landmarks import LandmarkPredictor, five_from_68
 from fer_stream.faces.track import FaceTracker, StudentConfig, assign_students
+from fer_stream.head_state import HEAD_STATES
 from fer_stream.records import nullable_flag
 from fer_stream.validity import Gates, face_px, readable
 from fer_stream.video import DecodeStats, iter_frames
@@ -188,11 +189,11 @@ class FaceStage:
         head_state = np.full(len(det), None, object)
         if head_ok.any():
             head_probs[head_ok] = self.head_state.predict(rgb, det.xyxy[head_ok])
-            head_state[head_ok] = np.asarray(self.head_state.labels, object)[head_probs[head_ok].argmax(1)]
+            head_state[head_ok] = np.asarray(HEAD_STATES, object)[head_probs[head_ok].argmax(1)]
         if self.head_state is not None:
             # The measured signal (docs/ATTENTION.md): P(up), how clearly the face is turned to the
             # front; the head-pose score ranked real classroom faces at chance and is not mixed in.
-            attention = np.where(head_ok, head_probs[:, self.head_state.labels.index("up")], np.nan)
+            attention = np.where(head_ok, head_probs[:, HEAD_STATES.index("up")], np.nan)
             attention = attention.astype(np.float32)
         align_pts = np.where(need68[:, None, None], five_from_68(lm68), five) if len(det) else five
         crops = align_faces(gray, align_pts, det.xyxy, size=self.crop_size)
@@ -286,8 +287,14 @@ def make_face_stage(config: PipelineConfig, crop_size: int) -> FaceStage:
         "mtcnn": {"min_face_px": config.min_face_px, "backend": config.backend},
         "centerface": {"min_face_px": config.min_face_px},
     }
+    head = None
+    if config.head_state is not None:
+        from fer_stream.head_state import HeadStateClassifier
+
+        head = HeadStateClassifier(config.head_state)  # threads: the process's (Ray: the task's CPUs)
     return FaceStage(
         make_detector(config.detector, **per_detector.get(config.detector, {})),
+        head_state=head,
         crop_size=crop_size,
         attention_cfg=config.attention,
         detect_every=config.detect_every,
