@@ -49,6 +49,14 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
     p.add_argument(
         "--min-face-px", type=float, default=d["min_face_px"], help="smallest face searched for, pixels"
     )
+    p.add_argument(
+        "--no-head-state",
+        dest="head_state",
+        action="store_const",
+        const=None,
+        default=d["head_state"],
+        help="no head-state model: attention from head pose on faces >= --pose-min-px (docs/ATTENTION.md)",
+    )
     p.add_argument("--weights", default=d["weights"], help="emotion model: built-in name or weights file")
     p.add_argument(
         "--identity",
@@ -102,6 +110,7 @@ def config_from_args(a: argparse.Namespace):
         weights=a.weights,
         detect_every_s=a.detect_every_s,
         detector=a.detector,
+        head_state=a.head_state,
         min_face_px=a.min_face_px,
         identity=IdentityConfig(threshold=a.identity_threshold) if a.identity else None,
         batch_size=a.batch_size,
