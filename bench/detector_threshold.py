@@ -20,7 +20,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import detectors as B  # noqa: E402
 
-from fer_stream.faces.centerface import CenterFace, _padded, decode  # noqa: E402
+from fer_stream.faces.centerface import model_path  # noqa: E402
 
 
 def main() -> None:
@@ -31,19 +31,16 @@ def main() -> None:
     if not a.data.is_dir():
         print(f"skipped: no {a.data}")
         return
-    cf = CenterFace(threads=2, min_face_px=0)
-    maps = []
-    for _, rgb, cls, heads in B.classroom_frames(a.data):
-        batch, scale = _padded(rgb, 1.0)
-        maps.append(([o[0] for o in cf._run(batch)], scale, rgb.shape[:2], cls, heads))
+    cf = B.CenterFace(model_path(), threads=2)  # the network runs once a frame, decoded at each setting
+    maps = [(*cf.maps(rgb), rgb.shape[:2], cls, heads) for _, rgb, cls, heads in B.classroom_frames(a.data)]
     for thr in (0.15, 0.2, 0.25, 0.3, 0.35):
         for min_px in (0, 8, 12, 16, 20):
-            cf.min_face_px = min_px
             row = []
             for part in (maps[: a.split], maps[a.split :]):
                 found = heads_n = dets = down = down_found = 0
-                for (heat, size, offset, lms), (sx, sy), hw, cls, heads in part:
-                    det = cf._to_frame(decode(heat[0], size, offset, lms, thr), (sx, sy, 0, 0), hw)
+                for out, scale, hw, cls, heads in part:
+                    det = cf.decode(out, scale, hw, thr)
+                    det = det[det.wh[:, 0] >= min_px]
                     m = B.match_faces_to_heads(det.xyxy, det.score, heads)
                     found += int((m >= 0).sum())
                     heads_n, dets = heads_n + len(heads), dets + len(det)

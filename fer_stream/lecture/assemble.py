@@ -62,16 +62,17 @@ def assemble(
     """
     tracks = TrackSummary.concat([p.tracks for p in parts])
     frame_wh = next((p.frame_wh for p in parts if p.frame_wh), None)
-    static = static_faces(parts, config)
-    pictures = set(np.concatenate([p.faces["track_id"] for p in parts])[static].tolist())
+    faces = {c: np.concatenate([p.faces[c] for p in parts]) for c in parts[0].faces}
+    pictures = picture_tracks(parts, config)
+    static = np.isin(faces["track_id"], pictures)
     # a picture is nobody: its tracks take no student key
-    keys = {t: k for t, k in assign_students(tracks, frame_wh, config.students).items() if t not in pictures}
+    nobody = set(pictures.tolist())
+    keys = {t: k for t, k in assign_students(tracks, frame_wh, config.students).items() if t not in nobody}
     if resolve is None:
         sid: Mapping[str, str] = {key: f"{video_id[:8]}-{key}" for key in set(keys.values())}
     else:
         descriptors = {t: d for p in parts for t, d in p.descriptors.items()}
         sid = resolve(keys, tracks, frame_wh, descriptors)
-    faces = {c: np.concatenate([p.faces[c] for p in parts]) for c in parts[0].faces}
     probs = faces.pop("probs")
     probs = probs[:, label_order(model)] if len(probs) else np.zeros((0, len(FER2013_LABELS)), np.float32)
     student_of_face = [sid[keys[t]] if t in keys else None for t in faces["track_id"].tolist()]
@@ -94,14 +95,12 @@ def assemble(
     )
 
 
-def static_faces(parts: Sequence[SegmentResult], config: PipelineConfig) -> np.ndarray:
-    """``(N,) bool`` over the parts' faces (concatenated): on a track judged a picture
-    (``faces.liveness.static_tracks`` on the segments' motion evidence)."""
+def picture_tracks(parts: Sequence[SegmentResult], config: PipelineConfig) -> np.ndarray:
+    """``(K,) int64`` ids of the tracks judged pictures, not people (``faces.liveness.static_tracks``
+    on the segments' motion evidence; untracked faces, id 0, have none)."""
     from fer_stream.faces.liveness import TrackMotion, static_tracks
 
-    ids = static_tracks(TrackMotion.concat([p.motion for p in parts]), config.stillness)
-    track = np.concatenate([p.faces["track_id"] for p in parts]) if parts else np.zeros(0, np.int64)
-    return np.isin(track, ids) & (track > 0)
+    return static_tracks(TrackMotion.concat([p.motion for p in parts]), config.stillness)
 
 
 def analyze_file(
