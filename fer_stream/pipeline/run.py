@@ -117,7 +117,7 @@ class _Run:
         self.to_inspect: list[_Video] = []  # videos not yet handed to an inspect task
         self.aborted = False
         self.error: str | None = None  # why the run stopped early
-        # Enough segments in flight to keep every CPU busy, few enough that results do not pile up.
+        # Files hashed and probed at once (inspect tasks finish on their own, so they may queue).
         self.max_segments = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
         n, _, opts, self.worker_slots = classifier_plan(config)
         self.pool = (n, actor_needs(opts))  # what the classifier actors need, for the checks
@@ -318,8 +318,11 @@ class _Run:
             v.started = time.time()
             self.pending[inspect_file.remote(v.path, v.lecture.video_id)] = (_Task.INSPECT, v, 0)
             inspecting += 1
+        # Segments in flight never exceed the video worker slots: each holds a CPU while it waits
+        # on the classifier, so more of them could take the CPUs the classifier actors need (they
+        # are placed lazily, and again after a restart) and every segment would wait forever.
         busy = self._running_segments()
-        while busy < self.max_segments and not self.aborted and (self.queue or self._start_next()):
+        while busy < self.worker_slots and not self.aborted and (self.queue or self._start_next()):
             v, k = self.queue.pop(0)
             if self.classifiers is None:  # only once there is work: a rerun that skips all starts none
                 self.weights = [ray.put(self.model.blob)]  # nested: passed along unresolved
