@@ -260,13 +260,22 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> No
 def parse_params(params: Mapping[str, object] | None) -> dict[str, object]:
     """``params`` with string values parsed (``"2024-03-05"`` -> a date, ``"60"`` -> 60.0).
 
+    An empty string (or only spaces) is refused for every parameter rather than read as "not
+    given": ``video=$VID`` with ``$VID`` unset would otherwise report on every lecture (a prefix
+    match of ``''``) while ``course=`` selected none. Leave a parameter out to mean "all".
+
     Raises:
-        ReportError: a name that is no parameter of any report, or a value that does not parse.
+        ReportError: a name that is no parameter of any report, an empty value, or a value that does
+            not parse.
     """
     out = {}
     for key, value in (params or {}).items():
         if key not in PARAMS:
             raise ReportError(f"unknown parameter {key!r}; parameters: {', '.join(PARAMS)}")
+        if isinstance(value, str) and not value.strip():
+            raise ReportError(
+                f"parameter {key}={value!r} is empty: leave it out to mean all ({PARAMS[key].help})"
+            )
         if isinstance(value, str):
             try:
                 value = PARAMS[key].parse(value)
