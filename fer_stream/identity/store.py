@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fer_stream.identity.ids import check_student_ids
 from fer_stream.identity.matching import Gallery, SeatMap
 from fer_stream.inputs import check_course
 from fer_stream.ops.atomic import write_atomic
@@ -105,6 +106,8 @@ def load_seat_map(path: str | os.PathLike) -> SeatMap:
 
 
 def save_seat_map(output_dir: str | os.PathLike, course: str, seats: SeatMap) -> Path:
+    """Store ``seats`` as the course's seat map (its student ids checked first: ``StudentIdError``)."""
+    check_student_ids(seats.student_ids, "seat map")
     path = course_dir(output_dir, course) / SEATS_FILE
     _write_private(path, (json.dumps(seats.to_json(), indent=1) + "\n").encode())
     return path

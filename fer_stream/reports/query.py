@@ -37,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -420,8 +421,27 @@ def _json_rows(table: pa.Table) -> list[dict]:
     return [{k: clean(v) for k, v in row.items()} for row in table.to_pylist()]
 
 
+# A text cell a spreadsheet would read as a formula (OWASP "CSV injection"): it starts with one of these.
+_FORMULA_START = r"^([=+\-@\t\r])"
+
+
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """``table`` with every text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a CR
+    prefixed by ``'``, so that a spreadsheet shows it as text instead of running it as a formula
+    (OWASP's advice for CSV files). Only text columns: numbers, dates and booleans are untouched."""
+    columns = []
+    for col in table.columns:
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            col = pc.replace_substring_regex(col, pattern=_FORMULA_START, replacement="'\\1")
+        columns.append(col)
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
 def write(table: pa.Table, fmt: str, out: str | os.PathLike | None = None) -> None:
     """Write ``table`` as ``table`` (text), ``csv``, ``json`` (an array of objects) or ``parquet``.
+
+    CSV text cells that a spreadsheet would run as a formula are written with a leading ``'``
+    (:func:`neutralise_formulas`); the other formats keep values as they are.
 
     ``out=None`` writes to stdout (parquet needs a file). HTML pages: :mod:`fer_stream.reports.html`.
     """
@@ -432,7 +452,7 @@ def write(table: pa.Table, fmt: str, out: str | os.PathLike | None = None) -> No
         return
     if fmt == "csv":
         buf = io.BytesIO()
-        pacsv.write_csv(table, buf)
+        pacsv.write_csv(neutralise_formulas(table), buf)
         data = buf.getvalue()
     elif fmt == "json":
         data = (json.dumps(_json_rows(table), indent=1, default=str) + "\n").encode()
