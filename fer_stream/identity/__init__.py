@@ -15,7 +15,7 @@ Descriptors are biometric data: they never leave the store (docs/PRIVACY.md).
 
 from fer_stream.config import IdentityConfig
 from fer_stream.faces.descriptors import DIM, DescriptorCollector, FaceDescriptor, shared_descriptor
-from fer_stream.identity.forget import forget_lectures, forget_student
+from fer_stream.identity.forget import forget_lectures, forget_student, holds_student
 from fer_stream.identity.ids import STUDENT_ID_RE, StudentIdError, check_student_id, check_student_ids
 from fer_stream.identity.matching import Gallery, SeatMap, key_centres, match, student_descriptors
 from fer_stream.identity.resolve import IdentityMode, Resolution, resolve_students
@@ -60,6 +60,7 @@ __all__ = [
     "enroll_roster",
     "forget_lectures",
     "forget_student",
+    "holds_student",
     "key_centres",
     "load_gallery",
     "load_seat_map",
