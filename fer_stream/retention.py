@@ -49,6 +49,8 @@ import pyarrow.parquet as pq
 
 from fer_stream import records
 from fer_stream.ops import atomic, layout, runlog
+from fer_stream.ops.forgotten import ErasedStudent, add_tombstones, digest, rows_of, salt_of
+from fer_stream.ops.forgotten import load_tombstones as load_tombstones  # nightly reads it here
 from fer_stream.ops.layout import JOURNAL, TOMBSTONES
 
 # Phase-1 files (renamed by the journal, so not atomic.write_atomic's own temporaries); the name
@@ -62,21 +64,6 @@ VIDEO_ID_RE = re.compile(r"[0-9a-f]{64}")  # a sha256 hex digest: inputs.content
 class UnknownStudentError(LookupError):
     """``forget_student`` of an id that neither the face records (of the course asked) nor the
     identity store hold: nothing is done, nothing remembered (``fer-stream forget`` exits 4)."""
-
-
-@dataclass(frozen=True)
-class ErasedStudent:
-    """A forgotten student as ``forgotten.json`` keeps them: ``digest`` is
-    ``identity.store.student_digest`` of the id under the store's salt, never the id itself.
-
-    ``forget_student`` takes one in place of an id: it removes the rows whose id has this digest
-    (a nightly run re-applying an erasure). Its text form is the digest, so records name it so.
-    """
-
-    digest: str
-
-    def __str__(self) -> str:
-        return self.digest
 
 
 class JournalOp(enum.StrEnum):
@@ -238,73 +225,6 @@ def _num_rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def _salt(output: Path) -> bytes:
-    from fer_stream.identity import store
-
-    return store.erasure_salt(output)
-
-
-def _digest(student_id: str, salt: bytes) -> str:
-    from fer_stream.identity import store
-
-    return store.student_digest(student_id, salt)
-
-
-def _stones_on_disk(output: Path) -> dict:
-    path = output / TOMBSTONES
-    if not path.is_file():
-        return {"videos": {}, "students": []}
-    obj = json.loads(path.read_text(encoding="utf-8"))
-    return {"videos": obj.get("videos", {}), "students": obj.get("students", [])}
-
-
-def _hashed(output: Path, students: list[dict]) -> list[dict]:
-    """File entries ``{"student": digest, "course", "at"}``; an entry of an older file that kept the
-    id in clear (``"student_id"``) is hashed (and written so by the next erasure)."""
-    out = []
-    for s in students:
-        if "student" not in s:
-            s = {
-                "student": _digest(s["student_id"], _salt(output)),
-                "course": s.get("course"),
-                "at": s.get("at"),
-            }
-        out.append(s)
-    return out
-
-
-def load_tombstones(output: str | os.PathLike) -> dict:
-    """``{"videos": {video_id: {"at", "reason"}}, "students": [{"student_id", "course", "at"}]}``;
-    each student's ``student_id`` is an :class:`ErasedStudent` (a digest: the file holds no id),
-    which ``forget_student`` takes in place of an id."""
-    output = Path(output)
-    stones = _stones_on_disk(output)
-    students = [
-        {"student_id": ErasedStudent(s["student"]), "course": s.get("course"), "at": s.get("at")}
-        for s in _hashed(output, stones["students"])
-    ]
-    return {"videos": stones["videos"], "students": students}
-
-
-def _add_tombstones(
-    output: Path,
-    videos: Iterable[str] = (),
-    reason: str = "",
-    student: ErasedStudent | None = None,
-    course: str | None = None,
-):
-    """Remember erased videos (by video_id) or a student (by digest) in ``forgotten.json``, 0600."""
-    stones = _stones_on_disk(output)
-    stones["students"] = _hashed(output, stones["students"])
-    for vid in videos:
-        stones["videos"][vid] = {"at": runlog.iso(), "reason": reason}
-    if student is not None and not any(
-        s["student"] == student.digest and s.get("course") == course for s in stones["students"]
-    ):
-        stones["students"].append({"student": student.digest, "course": course, "at": runlog.iso()})
-    atomic.write_json_atomic(output / TOMBSTONES, stones, mode=0o600)
-
-
 # --------------------------------------------------------------------------------------------------
 # Reports of changed courses are stale: their files go (the caller renders them again)
 
@@ -358,8 +278,8 @@ def forget_student(
     output = Path(output)
     if isinstance(student_id, ErasedStudent) and remember:
         raise ValueError("an ErasedStudent is forgotten already: remember=False re-applies it")
-    salt = _salt(output)
-    erased = student_id if isinstance(student_id, ErasedStudent) else ErasedStudent(_digest(student_id, salt))
+    salt = salt_of(output)
+    erased = student_id if isinstance(student_id, ErasedStudent) else ErasedStudent(digest(student_id, salt))
     where = f" in {course}" if course is not None else ""
     what = f"student {erased}{where}"
     only = set(video_ids) if video_ids is not None else None
@@ -373,7 +293,7 @@ def forget_student(
             if only is not None and vid not in only:
                 continue
             sid = pq.read_table(path, columns=["student_id"]).column("student_id")
-            hit = _rows_of(sid, erased, salt)
+            hit = rows_of(sid, erased, salt)
             n_hit = pc.sum(hit).as_py() or 0
             if not n_hit:
                 continue
@@ -401,7 +321,7 @@ def forget_student(
     change.commit()
     if remember:
         assert isinstance(student_id, str)
-        _add_tombstones(output, student=erased, course=course)
+        add_tombstones(output, student=erased, course=course)
         identity_entries = _forget_identity(output, student_id, course)
         other_files_deleted = _remove_reports(output, sorted(courses))
     return Removal(
@@ -441,13 +361,6 @@ def _lower_video_counts(change: _Change, path: Path, faces_removed: int) -> None
         new = [None if v is None else (max(0, v - minus) if d else v) for v, d in zip(old, done)]
         t = t.set_column(i, t.schema.field(i), pa.array(new, t.schema.field(i).type))
     change.replace(path, t)
-
-
-def _rows_of(sid: pa.ChunkedArray, erased: ErasedStudent, salt: bytes) -> pa.ChunkedArray:
-    """Which rows of a ``student_id`` column belong to the student (ids compared by digest)."""
-    ids = [s for s in pc.unique(sid).to_pylist() if s is not None]
-    theirs = [s for s in ids if _digest(s, salt) == erased.digest]
-    return pc.fill_null(pc.is_in(sid, value_set=pa.array(theirs, pa.string())), False)
 
 
 def _in_identity_store(output: Path, student_id: str, course: str | None) -> bool:
@@ -539,7 +452,7 @@ def forget_videos(
     change.commit()
     identity_entries, other_files_deleted = None, 0
     if remember:
-        _add_tombstones(output, ids, reason)
+        add_tombstones(output, ids, reason)
         other_files_deleted = _remove_reports(output, sorted(courses))
         identity_entries = sum(_forget_lecture_descriptors(output, video_id=v) for v in ids)
     return Removal(
@@ -593,7 +506,7 @@ def forget_older_than(output: str | os.PathLike, days: int, today: date | None =
             except OSError:
                 pass  # not empty: other dates of the course
     if vids:
-        _add_tombstones(output, sorted(vids), f"retention: lecture before {cutoff.isoformat()}")
+        add_tombstones(output, sorted(vids), f"retention: lecture before {cutoff.isoformat()}")
     other_files_deleted = _remove_reports(output, sorted(courses)) + _prune_dated(output, cutoff)
     return Removal(
         what=what,
