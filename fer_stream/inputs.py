@@ -26,6 +26,15 @@ class MetadataError(ValueError):
     """A sidecar (``videos.csv``, ``<video>.json``) that cannot be read or holds bad values."""
 
 
+class NoVideosError(FileNotFoundError):
+    """The inputs hold no video to analyse: an empty folder, a glob that matches nothing.
+
+    Nothing to work on (``fer-stream analyze`` exits 4, ``exits.NO_DATA``), unlike a path that does
+    not exist (a plain ``FileNotFoundError``, exit 1). A ``FileNotFoundError`` for callers that
+    catch that.
+    """
+
+
 @dataclass(frozen=True)
 class LectureMeta:
     """Course and lecture date of one video; ``source`` says where they came from: ``json``, ``csv``,
@@ -55,7 +64,7 @@ def discover_videos(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Pat
         if glob.has_magic(s):
             matches = sorted(glob.glob(s, recursive=True))
             if not matches:
-                raise FileNotFoundError(f"no file matches {s}")
+                raise NoVideosError(f"no file matches {s}")
             paths = [Path(m) for m in matches if Path(m).is_file()]
             for p in paths:
                 found.setdefault(p.resolve(), p.resolve().parent)
@@ -70,6 +79,21 @@ def discover_videos(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Pat
         else:
             raise FileNotFoundError(f"no such file or folder: {s}")
     return sorted(found.items())
+
+
+def require_videos(inputs: Sequence[str | os.PathLike]) -> list[tuple[Path, Path]]:
+    """:func:`discover_videos`, for an analysis: finding no video at all is an error.
+
+    Raises:
+        NoVideosError: the inputs are empty folders (no file with a video extension) or globs that
+            match nothing.
+        FileNotFoundError: an input path that does not exist.
+    """
+    found = discover_videos(inputs)
+    if not found:
+        where = ", ".join(str(os.fspath(i)) for i in inputs) or "(no inputs)"
+        raise NoVideosError(f"no video files in {where} (extensions: {' '.join(sorted(VIDEO_EXTS))})")
+    return found
 
 
 def _parse_date(value: str, where: str) -> date:

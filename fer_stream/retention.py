@@ -22,9 +22,11 @@ What is removed, per operation:
 * ``forget_older_than(DAYS)``: every partition whose ``lecture_date`` is older than DAYS before
   today, run records (``runs/``) and dated report folders (``reports/<date>/``) older than that.
 
-``OUTPUT/forgotten.json`` keeps the ids (never data) of what was forgotten, so that a nightly run
-does not analyse a forgotten video again, nor bring back a forgotten student when it re-analyses a
-lecture (``nightly`` applies the student erasures to what it writes).
+``OUTPUT/forgotten.json`` (0600) keeps what was forgotten, never data, so that a nightly run does
+not analyse a forgotten video again (its video_id), nor bring back a forgotten student when it
+re-analyses a lecture (``nightly`` applies the student erasures to what it writes). A student is
+kept as the salted hash of their id (:class:`ErasedStudent`, the salt in the identity store), not
+the id: the file must recognise the student's rows again, not name them.
 """
 
 from __future__ import annotations
@@ -47,6 +49,8 @@ import pyarrow.parquet as pq
 
 from fer_stream import records
 from fer_stream.ops import atomic, layout, runlog
+from fer_stream.ops.forgotten import ErasedStudent, add_tombstones, digest, rows_of, salt_of
+from fer_stream.ops.forgotten import load_tombstones as load_tombstones  # nightly reads it here
 from fer_stream.ops.layout import JOURNAL, TOMBSTONES
 
 # Phase-1 files (renamed by the journal, so not atomic.write_atomic's own temporaries); the name
@@ -55,6 +59,11 @@ from fer_stream.ops.layout import JOURNAL, TOMBSTONES
 _TMP_SUFFIX = ".retention.tmp"
 _DATE_DIR_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 VIDEO_ID_RE = re.compile(r"[0-9a-f]{64}")  # a sha256 hex digest: inputs.content_hash
+
+
+class UnknownStudentError(LookupError):
+    """``forget_student`` of an id that neither the face records (of the course asked) nor the
+    identity store hold: nothing is done, nothing remembered (``fer-stream forget`` exits 4)."""
 
 
 class JournalOp(enum.StrEnum):
@@ -216,27 +225,6 @@ def _num_rows(path: Path) -> int:
     return pq.ParquetFile(path).metadata.num_rows
 
 
-def load_tombstones(output: str | os.PathLike) -> dict:
-    """``{"videos": {video_id: {"at", "reason"}}, "students": [{"student_id", "course", "at"}]}``."""
-    path = Path(output) / TOMBSTONES
-    if not path.is_file():
-        return {"videos": {}, "students": []}
-    obj = json.loads(path.read_text(encoding="utf-8"))
-    return {"videos": obj.get("videos", {}), "students": obj.get("students", [])}
-
-
-def _add_tombstones(output: Path, videos: Iterable[str] = (), reason: str = "", student: dict | None = None):
-    stones = load_tombstones(output)
-    for vid in videos:
-        stones["videos"][vid] = {"at": runlog.iso(), "reason": reason}
-    if student is not None and not any(
-        s["student_id"] == student["student_id"] and s.get("course") == student.get("course")
-        for s in stones["students"]
-    ):
-        stones["students"].append({**student, "at": runlog.iso()})
-    atomic.write_json_atomic(output / TOMBSTONES, stones)
-
-
 # --------------------------------------------------------------------------------------------------
 # Reports of changed courses are stale: their files go (the caller renders them again)
 
@@ -263,7 +251,7 @@ def _remove_reports(output: Path, courses: Iterable[str]) -> int:
 
 def forget_student(
     output: str | os.PathLike,
-    student_id: str,
+    student_id: str | ErasedStudent,
     course: str | None = None,
     *,
     video_ids: Iterable[str] | None = None,
@@ -273,15 +261,27 @@ def forget_student(
     counts that included them (``frames.n_faces``, ``videos.faces``/``students`` of done rows).
 
     Args:
+        student_id: the id, or an :class:`ErasedStudent` of ``forgotten.json`` (the rows whose id
+            has that digest; only with ``remember=False``).
         video_ids: only these videos' files (a nightly run re-applying an erasure to what it wrote).
-        remember: add the student to ``forgotten.json`` and remove them from the identity store.
+        remember: add the student to ``forgotten.json`` (as a salted digest) and remove them from
+            the identity store.
 
     Returns:
-        a :class:`Removal`. Hold the output's lock while calling this.
+        a :class:`Removal`; its ``what`` names the student by digest. Hold the output's lock while
+        calling this.
+
+    Raises:
+        UnknownStudentError: with ``remember``, neither the face records (of ``course``) nor the
+            identity store hold the id; nothing was changed or remembered.
     """
     output = Path(output)
+    if isinstance(student_id, ErasedStudent) and remember:
+        raise ValueError("an ErasedStudent is forgotten already: remember=False re-applies it")
+    salt = salt_of(output)
+    erased = student_id if isinstance(student_id, ErasedStudent) else ErasedStudent(digest(student_id, salt))
     where = f" in {course}" if course is not None else ""
-    what = f"student {student_id}{where}"
+    what = f"student {erased}{where}"
     only = set(video_ids) if video_ids is not None else None
     change = _Change(output, what)
     rows = dict.fromkeys(records.SCHEMAS, 0)
@@ -293,7 +293,7 @@ def forget_student(
             if only is not None and vid not in only:
                 continue
             sid = pq.read_table(path, columns=["student_id"]).column("student_id")
-            hit = pc.fill_null(pc.equal(sid, student_id), False)
+            hit = rows_of(sid, erased, salt)
             n_hit = pc.sum(hit).as_py() or 0
             if not n_hit:
                 continue
@@ -310,10 +310,18 @@ def forget_student(
         change.discard()
         raise
     rewritten = len(change.ops)
-    change.commit()
     identity_entries, other_files_deleted = None, 0
     if remember:
-        _add_tombstones(output, student={"student_id": student_id, "course": course})
+        assert isinstance(student_id, str)  # an ErasedStudent with remember raised above
+        if not rows["faces"] and not _in_identity_store(output, student_id, course):
+            change.discard()  # nothing of the student: no change, nothing remembered
+            raise UnknownStudentError(
+                f"no student {student_id!r}{where}: no face records and no identity-store entry hold it"
+            )
+    change.commit()
+    if remember:
+        assert isinstance(student_id, str)
+        add_tombstones(output, student=erased, course=course)
         identity_entries = _forget_identity(output, student_id, course)
         other_files_deleted = _remove_reports(output, sorted(courses))
     return Removal(
@@ -353,6 +361,13 @@ def _lower_video_counts(change: _Change, path: Path, faces_removed: int) -> None
         new = [None if v is None else (max(0, v - minus) if d else v) for v, d in zip(old, done)]
         t = t.set_column(i, t.schema.field(i), pa.array(new, t.schema.field(i).type))
     change.replace(path, t)
+
+
+def _in_identity_store(output: Path, student_id: str, course: str | None) -> bool:
+    """Does the identity store (roster, pseudonyms, seat map; of ``course`` or any) hold the id?"""
+    from fer_stream import identity
+
+    return identity.holds_student(output, student_id, course)
 
 
 def _forget_identity(output: Path, student_id: str, course: str | None) -> int:
@@ -437,7 +452,7 @@ def forget_videos(
     change.commit()
     identity_entries, other_files_deleted = None, 0
     if remember:
-        _add_tombstones(output, ids, reason)
+        add_tombstones(output, ids, reason)
         other_files_deleted = _remove_reports(output, sorted(courses))
         identity_entries = sum(_forget_lecture_descriptors(output, video_id=v) for v in ids)
     return Removal(
@@ -491,7 +506,7 @@ def forget_older_than(output: str | os.PathLike, days: int, today: date | None =
             except OSError:
                 pass  # not empty: other dates of the course
     if vids:
-        _add_tombstones(output, sorted(vids), f"retention: lecture before {cutoff.isoformat()}")
+        add_tombstones(output, sorted(vids), f"retention: lecture before {cutoff.isoformat()}")
     other_files_deleted = _remove_reports(output, sorted(courses)) + _prune_dated(output, cutoff)
     return Removal(
         what=what,

@@ -10,6 +10,7 @@ import pytest
 
 from fer_stream import cli, records, retention
 from fer_stream.cli import exits
+from fer_stream.identity import store
 from fer_stream.labels import FER2013_LABELS
 from fer_stream.ops import layout, runlog
 from fer_stream.ops.lock import OutputLock
@@ -41,6 +42,9 @@ def add_video(out: Path, video_id: str, course: str, day: date, students: dict[s
         "ear": 0.3,
         "attentive": True,
         "attention": 0.9,
+        "head_state": [None] * len(rows),  # schema 3's head state and static columns: not read here
+        "head_readable": False,
+        "static": False,
         **{f"p_{x}": 1 / 7 for x in FER2013_LABELS},
         "emotion": "neutral",
         "model_version": "m1",
@@ -133,8 +137,11 @@ def test_forget_student_everywhere_leaves_no_trace_and_counts_follow(dataset, ca
     assert set(rec) >= set(runlog.new_record("forget", dataset)) and runlog.RUN_ID_RE.fullmatch(rec["run_id"])
     assert rec["removed"][0]["rows"] == {"faces": 6, "frames": 0, "videos": 0}
     assert rec["removed"][0]["courses"] == ["BIO-2", "ML101"] and rec["removed"][0]["identity_entries"] == 2
-    # remembered, so that a later night does not bring the student back
-    assert retention.load_tombstones(dataset)["students"][0]["student_id"] == "alice"
+    # remembered, so that a later night does not bring the student back: by salted digest, not by id
+    (stone,) = retention.load_tombstones(dataset)["students"]
+    salt = store.erasure_salt(dataset)
+    assert stone["student_id"] == retention.ErasedStudent(store.student_digest("alice", salt))
+    assert "alice" not in (dataset / layout.TOMBSTONES).read_text()
 
 
 def test_forget_student_in_one_course_only(dataset):
@@ -284,3 +291,84 @@ def test_erasing_lectures_also_erases_the_descriptors_kept_from_them(dataset):
     assert identity.load_gallery(path)[0].video_id.tolist() == [vid(1), ""]  # enrolment rows stay
     r = retention.forget_video(dataset, vid(1))
     assert r.identity_entries == 1 and identity.load_gallery(path)[0].ids.tolist() == ["enrolled"]
+
+
+# --------------------------------------------------------------------------------------------------
+# Issue 24 (item 4): an unknown student is not "forgotten"; what remembers an erasure names no one
+
+
+def test_forget_of_an_unknown_student_exits_4_and_remembers_nothing(dataset, capsys):
+    before = tables(dataset)
+    for args in (["--student", "nobody"], ["--student", "carol", "--course", "BIO-2"]):  # carol: ML101 only
+        assert cli.main(["forget", "--output", str(dataset), "--no-reports", *args]) == exits.NO_DATA
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "no student" in err and "nothing done" in err, err
+    assert tables(dataset) == before
+    assert not (dataset / layout.TOMBSTONES).exists()
+    recs = [json.loads(p.read_text()) for p in (dataset / "runs").glob("*.json")]
+    assert len(recs) == 2 and all(r["status"] == "finished" and r["nothing_to_forget"] for r in recs)
+    assert all(r["removed"] == [] for r in recs)
+
+
+def test_a_student_only_in_the_identity_store_is_forgotten(dataset):
+    from fer_stream import identity
+
+    seats = identity.SeatMap(("erin", "bob"), [[0, 0, 0.5, 1], [0.5, 0, 1, 1]])
+    identity.save_seat_map(dataset, "ML101", seats)
+    assert cli.main(["forget", "--output", str(dataset), "--student", "erin", "--no-reports"]) == exits.OK
+    assert identity.stored_seat_map(dataset, "ML101").student_ids == ("bob",)
+    assert len(retention.load_tombstones(dataset)["students"]) == 1
+
+
+def test_erasure_files_are_owner_only_and_hold_no_id(dataset, monkeypatch):
+    import os
+    import stat
+
+    mode = lambda p: stat.S_IMODE(os.stat(p).st_mode)
+    old_umask = os.umask(0o022)  # a umask that leaves files world-readable unless a mode is set
+    try:
+        argv = ["fer-stream", "forget", "--output", str(dataset), "--student", "alice", "--no-reports"]
+        monkeypatch.setattr("sys.argv", argv)
+        assert cli.main(argv[1:]) == exits.OK
+        argv = ["fer-stream", "forget", "--output", str(dataset), "--student=bob", "--course", "ML101"]
+        monkeypatch.setattr("sys.argv", argv)
+        assert cli.main([*argv[1:], "--no-reports"]) == exits.OK
+    finally:
+        os.umask(old_umask)
+    stones = dataset / layout.TOMBSTONES
+    run_files = sorted((dataset / "runs").glob("*.json"))
+    assert len(run_files) == 2
+    assert mode(stones) == 0o600 and all(mode(p) == 0o600 for p in run_files)
+    salt_file = dataset / "identity" / store.SALT_FILE
+    assert mode(salt_file) == 0o600 and mode(salt_file.parent) == 0o700 and len(salt_file.read_bytes()) == 32
+    for path in (stones, *run_files):
+        text = path.read_text()
+        assert "alice" not in text and "bob" not in text, path
+    salt = store.erasure_salt(dataset)
+    argvs = [json.loads(p.read_text())["argv"] for p in run_files]
+    assert store.student_digest("alice", salt) in argvs[0] + argvs[1]
+    assert f"--student={store.student_digest('bob', salt)}" in argvs[0] + argvs[1]
+    # the digest still finds the student's rows: a lecture analysed again is cleaned as nightly does
+    add_video(dataset, vid(4), "ML101", TODAY, {"alice": [0, 1], "frank": [2]})
+    stones_now = retention.load_tombstones(dataset)["students"]
+    assert [s["course"] for s in stones_now] == [None, "ML101"]
+    for stone in stones_now:
+        retention.forget_student(
+            dataset, stone["student_id"], stone["course"], video_ids=[vid(4)], remember=False
+        )
+    left = records.read(dataset, "faces").filter(pc.field("video_id") == vid(4)).column("student_id")
+    assert left.to_pylist() == ["frank"]
+    check_counts_match(dataset)
+
+
+def test_an_older_forgotten_json_with_ids_in_clear_is_hashed(dataset):
+    stones = dataset / layout.TOMBSTONES
+    stones.write_text(
+        json.dumps({"videos": {}, "students": [{"student_id": "dave", "course": None, "at": "x"}]})
+    )
+    (stone,) = retention.load_tombstones(dataset)["students"]
+    assert stone["student_id"] == retention.ErasedStudent(
+        store.student_digest("dave", store.erasure_salt(dataset))
+    )
+    assert cli.main(["forget", "--output", str(dataset), "--student", "alice", "--no-reports"]) == exits.OK
+    assert "dave" not in stones.read_text() and len(retention.load_tombstones(dataset)["students"]) == 2

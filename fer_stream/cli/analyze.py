@@ -7,8 +7,8 @@
 
 Exit status (``fer_stream.cli.exits``): 0 every video done or skipped; 3 finished, some videos
 failed (recorded in videos/); 1 aborted by --strict at the first failure, or a bad run (no such
-input, unusable weights, Ray unreachable); 2 bad arguments. docs/PIPELINE.md describes the records
-and the cluster setup.
+input, unusable weights, Ray unreachable); 2 bad arguments; 4 no video to analyse (empty folders, a
+glob that matches nothing). docs/PIPELINE.md describes the records and the cluster setup.
 """
 
 from __future__ import annotations
@@ -46,6 +46,7 @@ def add_args(ap: argparse.ArgumentParser) -> None:
 
 
 def run(a: argparse.Namespace, prog: str = "analyze_lectures") -> int:
+    from fer_stream import inputs as inputs_
     from fer_stream import pipeline
     from fer_stream.demo import DemoError, demo_input, print_student_report
 
@@ -57,6 +58,14 @@ def run(a: argparse.Namespace, prog: str = "analyze_lectures") -> int:
         except DemoError as e:  # the demo extra (scikit-image) is missing
             print(f"{prog}: {e}", file=sys.stderr)
             return exits.ERROR
+    try:  # before Ray starts: nothing to analyse is said at once (a listing, no hashing)
+        inputs_.require_videos(inputs)
+    except inputs_.NoVideosError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return exits.NO_DATA
+    except FileNotFoundError as e:
+        print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
+        return exits.ERROR
     try:
         config = config_from_args(a)
         started = pipeline.connect(a.address, a.num_cpus)

@@ -19,6 +19,8 @@ def _enroll(a) -> int:
         course = check_course(a.course)
         out: dict = {"course": course}
         seats = identity.load_seat_map(a.seats) if a.seats else None  # checked before any writing
+        if seats is not None:
+            identity.check_student_ids(seats.student_ids, a.seats)
         roster = identity.read_roster(a.roster) if a.roster else None
         if roster is not None:
             enroller = identity.Enroller(a.detector, num_jitters=a.jitters)
@@ -29,7 +31,7 @@ def _enroll(a) -> int:
     except OSError as e:  # an unreadable roster or seat map, an unwritable store
         print(f"fer-stream enroll: {e}", file=sys.stderr)
         return exits.ERROR
-    except ValueError as e:  # a bad course code, a bad roster row, a photo without a usable face
+    except ValueError as e:  # a bad course code or student id, a bad roster row, a photo without a face
         print(f"fer-stream enroll: {e}", file=sys.stderr)
         return exits.USAGE
     print(json.dumps(out))

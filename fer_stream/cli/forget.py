@@ -3,8 +3,12 @@
 It runs as a nightly run does (``nightly.locked_run``: the output's lock, a run record in
 ``OUTPUT/runs/``, an interrupted erasure finished first), so an erasure never runs in the middle of
 a night. Exit codes: ``fer_stream.cli.exits`` (0 done; 1 could not proceed: no OUTPUT folder, an
-unknown video, an I/O error; 2 bad arguments; 4 OUTPUT holds no records; 75 another run holds the
-lock).
+unknown video, an I/O error; 2 bad arguments; 4 OUTPUT holds no records, or no record and no
+identity-store entry holds the ``--student`` id (nothing is done or remembered then); 75 another
+run holds the lock).
+
+The run record (0600) and ``forgotten.json`` (0600) name a ``--student`` by its salted digest
+(``identity.store.student_digest``), never by id; the record's ``argv`` is written so too.
 """
 
 from __future__ import annotations
@@ -30,11 +34,19 @@ def _forget(a) -> int:
         print(f"fer-stream forget: {output} holds no records (no videos/ folder)", file=sys.stderr)
         return exits.NO_DATA
     record = runlog.new_record(runlog.RunKind.FORGET, output)
+    if a.student:
+        record["argv"] = _without_id(record["argv"], a.student, output)
     removals = []
+    unknown: list[retention.UnknownStudentError] = []
 
     def erase() -> None:
         if a.student:
-            removal = retention.forget_student(output, a.student, a.course)
+            try:
+                removal = retention.forget_student(output, a.student, a.course)
+            except retention.UnknownStudentError as e:  # nothing to do, and nothing to remember
+                unknown.append(e)
+                record["nothing_to_forget"] = True
+                return
         elif a.video:
             removal = retention.forget_video(output, retention.find_video(output, a.video))
         else:
@@ -52,9 +64,30 @@ def _forget(a) -> int:
     if record["status"] != runlog.RunStatus.FINISHED:
         print(f"fer-stream forget: {record['errors'][-1]}", file=sys.stderr)
         return exits.ERROR
+    if unknown:
+        print(f"fer-stream forget: {unknown[0]}; nothing done", file=sys.stderr)
+        return exits.NO_DATA
     print(removals[0].describe())
     print(f"record: {layout.run_record(output, record['run_id'])}")
     return exits.OK
+
+
+def _without_id(argv: list[str], student_id: str, output: Path) -> list[str]:
+    """``argv`` with the ``--student`` value replaced by its salted digest (a run record never holds
+    an erased id)."""
+    from fer_stream.identity import store
+
+    digest = store.student_digest(student_id, store.erasure_salt(output))
+    out, after_flag = [], False
+    for arg in argv:
+        if after_flag:
+            arg, after_flag = digest, False
+        elif arg == "--student":
+            after_flag = True
+        elif arg.startswith("--student="):
+            arg = f"--student={digest}"
+        out.append(arg)
+    return out
 
 
 def register(subparsers) -> None:

@@ -1,8 +1,9 @@
 """`fer-stream report` and `fer-stream sql`: thin wrappers over :mod:`fer_stream.reports`.
 
 Exit codes (:mod:`fer_stream.cli.exits`): 0 written; 1 could not proceed (no such folder, an
-unreadable record file, an unwritable ``--out``); 2 a bad request (unknown report, malformed or
-unknown ``--param``, a query DuckDB rejects); 4 the folder holds no records.
+unreadable record file, an unwritable ``--out``); 2 a bad request (unknown report, malformed,
+unknown or empty ``--param``, a query DuckDB rejects, or one the read-only connection refuses: not
+one SELECT, or it reaches a file outside the records); 4 the folder holds no records.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from fer_stream.cli import exits
 
 EPILOG = (
     f"exit codes: {exits.OK} written; {exits.ERROR} no such folder, an unreadable record file or --out; "
-    f"{exits.USAGE} unknown report, bad --param or query; {exits.NO_DATA} the folder holds no records"
+    f"{exits.USAGE} unknown report, bad --param or query (sql is read-only: one SELECT); "
+    f"{exits.NO_DATA} the folder holds no records"
 )
 
 
@@ -124,8 +126,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "sql",
         help="ad-hoc SQL over the records (views faces, frames, videos, lectures)",
-        description="Run a query with the views faces, frames, videos and lectures registered; "
-        "$name placeholders are bound from --param name=value (as strings).",
+        description="Run one query (SELECT, WITH ... SELECT, DESCRIBE, SUMMARIZE) with the views faces, "
+        "frames, videos and lectures registered; $name placeholders are bound from --param name=value "
+        "(as strings). Read-only: writes, COPY, ATTACH, SET, INSTALL and files other than the records "
+        "are refused (exit 2).",
         epilog=EPILOG,
     )
     p.add_argument("query")

@@ -5,6 +5,7 @@ to students and keeps them in ``OUTPUT/identity/<course>/``:
 
     matching.py  one-to-one matching, seat maps, galleries (maths; no files)
     store.py     folders, file names, galleries and seat maps on disk (0700/0600, atomic writes)
+    ids.py       the student ids people give (roster, seat map): checked where they enter
     roster.py    roster.csv -> enrolment descriptors (``fer-stream enroll``)
     resolve.py   a lecture's student keys -> roster ids, seats or pseudonyms (ids: its docstring)
     forget.py    a student or lectures out of the store (``fer-stream forget``, retention)
@@ -14,7 +15,8 @@ Descriptors are biometric data: they never leave the store (docs/PRIVACY.md).
 
 from fer_stream.config import IdentityConfig
 from fer_stream.faces.descriptors import DIM, DescriptorCollector, FaceDescriptor, shared_descriptor
-from fer_stream.identity.forget import forget_lectures, forget_student
+from fer_stream.identity.forget import forget_lectures, forget_student, holds_student
+from fer_stream.identity.ids import STUDENT_ID_RE, StudentIdError, check_student_id, check_student_ids
 from fer_stream.identity.matching import Gallery, SeatMap, key_centres, match, student_descriptors
 from fer_stream.identity.resolve import IdentityMode, Resolution, resolve_students
 from fer_stream.identity.roster import Enroller, enroll_roster, read_roster
@@ -39,6 +41,7 @@ __all__ = [
     "PSEUDONYM_FILE",
     "ROSTER_FILE",
     "SEATS_FILE",
+    "STUDENT_ID_RE",
     "DescriptorCollector",
     "Enroller",
     "FaceDescriptor",
@@ -48,12 +51,16 @@ __all__ = [
     "IdentityStoreError",
     "Resolution",
     "SeatMap",
+    "StudentIdError",
     "check_course",
+    "check_student_id",
+    "check_student_ids",
     "course_dir",
     "course_hash",
     "enroll_roster",
     "forget_lectures",
     "forget_student",
+    "holds_student",
     "key_centres",
     "load_gallery",
     "load_seat_map",

@@ -23,6 +23,18 @@ from fer_stream.identity.store import (
 )
 
 
+def holds_student(output_dir: str | os.PathLike, student_id: str, course: str | None = None) -> bool:
+    """Does the store hold ``student_id`` (enrolment or pseudonym descriptors, a seat), in ``course``
+    or any course? Nothing is changed."""
+    for folder in course_folders(output_dir, course):
+        for name in (ROSTER_FILE, PSEUDONYM_FILE):
+            if (folder / name).is_file() and (load_gallery(folder / name)[0].ids == student_id).any():
+                return True
+        if (folder / SEATS_FILE).is_file() and student_id in load_seat_map(folder / SEATS_FILE).student_ids:
+            return True
+    return False
+
+
 def forget_student(output_dir: str | os.PathLike, student_id: str, course: str | None = None) -> int:
     """Remove everything the identity store holds about ``student_id``.
 

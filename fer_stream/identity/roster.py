@@ -14,6 +14,7 @@ import cv2
 import numpy as np
 
 from fer_stream.faces.descriptors import FaceDescriptor
+from fer_stream.identity.ids import check_student_id, check_student_ids
 from fer_stream.identity.matching import Gallery
 from fer_stream.identity.store import ROSTER_FILE, course_dir, save_gallery
 from fer_stream.inputs import check_course
@@ -26,6 +27,7 @@ def read_roster(path: str | os.PathLike) -> dict[str, list[Path]]:
     folder); a student may have several rows. A first row starting with ``student_id`` is a header.
 
     Raises:
+        StudentIdError: a student id outside :data:`fer_stream.identity.ids.STUDENT_ID_RE`.
         ValueError: a row without a photo, or no rows at all.
     """
     path = Path(path)
@@ -39,8 +41,9 @@ def read_roster(path: str | os.PathLike) -> dict[str, list[Path]]:
                 continue
             if len(cells) < 2:
                 raise ValueError(f"{path}:{n}: a row is a student id and at least one photo path")
+            sid = check_student_id(cells[0], f"{path}:{n}")
             photos = [Path(p) if Path(p).is_absolute() else path.parent / p for p in cells[1:]]
-            roster.setdefault(cells[0], []).extend(photos)
+            roster.setdefault(sid, []).extend(photos)
     if not roster:
         raise ValueError(f"{path}: no students")
     return roster
@@ -90,12 +93,18 @@ def enroll_roster(
 ) -> dict:
     """Describe every roster photo and make it the course's roster (replacing any earlier one).
 
-    All or nothing: any unreadable photo or photo without a face raises before anything is written.
+    All or nothing: a bad student id, an unreadable photo or a photo without a face raises before
+    anything is written.
 
     Returns:
         ``{"course", "students", "photos", "store"}``.
+
+    Raises:
+        StudentIdError: a student id outside :data:`fer_stream.identity.ids.STUDENT_ID_RE`.
+        ValueError: a bad course code, a photo that cannot be read or shows no face.
     """
     course = check_course(course)
+    check_student_ids(roster, "roster")
     enroller = enroller or Enroller()
     ids, descs, problems = [], [], []
     for sid, photos in roster.items():

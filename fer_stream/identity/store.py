@@ -7,19 +7,24 @@ by ``fer_stream.ops.atomic.write_atomic``), never in the face records or reports
 from __future__ import annotations
 
 import hashlib
+import hmac
 import io
 import json
 import os
+import secrets
 from pathlib import Path
 
 import numpy as np
 
+from fer_stream.identity.ids import check_student_ids
 from fer_stream.identity.matching import Gallery, SeatMap
 from fer_stream.inputs import check_course
 from fer_stream.ops.atomic import write_atomic
 from fer_stream.ops.layout import IDENTITY_DIR
 
 ROSTER_FILE, PSEUDONYM_FILE, SEATS_FILE = "roster.npz", "pseudonyms.npz", "seats.json"
+SALT_FILE = "erasure.salt"  # OUTPUT/identity/erasure.salt: the key of student_digest
+DIGEST_PREFIX = "hmac-sha256:"
 
 
 class IdentityStoreError(OSError):
@@ -105,6 +110,8 @@ def load_seat_map(path: str | os.PathLike) -> SeatMap:
 
 
 def save_seat_map(output_dir: str | os.PathLike, course: str, seats: SeatMap) -> Path:
+    """Store ``seats`` as the course's seat map (its student ids checked first: ``StudentIdError``)."""
+    check_student_ids(seats.student_ids, "seat map")
     path = course_dir(output_dir, course) / SEATS_FILE
     _write_private(path, (json.dumps(seats.to_json(), indent=1) + "\n").encode())
     return path
@@ -113,3 +120,47 @@ def save_seat_map(output_dir: str | os.PathLike, course: str, seats: SeatMap) ->
 def stored_seat_map(output_dir: str | os.PathLike, course: str) -> SeatMap | None:
     path = course_dir(output_dir, course) / SEATS_FILE
     return load_seat_map(path) if path.is_file() else None
+
+
+def erasure_salt(output_dir: str | os.PathLike) -> bytes:
+    """The store's secret salt (32 random bytes, ``OUTPUT/identity/erasure.salt``, 0600 in the 0700
+    ``identity/``), made on first use.
+
+    ``forgotten.json`` and run records name an erased student by :func:`student_digest`, never by
+    id: without this file nobody can tell which id a digest stands for (ids are short and
+    guessable, so a plain hash would not hide them). Deleting it makes the erasures of
+    ``forgotten.json`` unmatchable, so a forgotten student could come back when a lecture is
+    analysed again: keep it with the store.
+
+    Raises:
+        IdentityStoreError: the salt file exists but is not 32 bytes, or cannot be read or written.
+    """
+    root = store_root(output_dir)
+    path = root / SALT_FILE
+    try:
+        if not path.is_file():
+            root.mkdir(parents=True, exist_ok=True)
+            os.chmod(root, 0o700)  # explicit: mkdir's mode is filtered by the umask
+            tmp = root / f".{SALT_FILE}.{secrets.token_hex(4)}.tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            try:
+                with os.fdopen(fd, "wb") as f:
+                    f.write(secrets.token_bytes(32))
+                    f.flush()
+                    os.fsync(f.fileno())
+                os.link(tmp, path)  # publish whole, and only if no other process made one first
+            except FileExistsError:
+                pass  # another process's salt won: use that one
+            finally:
+                tmp.unlink(missing_ok=True)
+        salt = path.read_bytes()
+    except OSError as e:
+        raise IdentityStoreError(f"erasure salt {path}: {e}") from e
+    if len(salt) != 32:
+        raise IdentityStoreError(f"erasure salt {path}: {len(salt)} bytes, expected 32")
+    return salt
+
+
+def student_digest(student_id: str, salt: bytes) -> str:
+    """``hmac-sha256:<64 hex>`` of ``student_id`` keyed by ``salt`` (:func:`erasure_salt`)."""
+    return DIGEST_PREFIX + hmac.new(salt, student_id.encode("utf-8"), hashlib.sha256).hexdigest()

@@ -50,7 +50,7 @@ def write_atomic(path: str | os.PathLike, write, *, mode: int | None = None) -> 
     return path
 
 
-def write_json_atomic(path: str | os.PathLike, obj) -> Path:
-    """``obj`` as indented JSON through :func:`write_atomic`."""
+def write_json_atomic(path: str | os.PathLike, obj, *, mode: int | None = None) -> Path:
+    """``obj`` as indented JSON through :func:`write_atomic` (``mode``: as there)."""
     data = json.dumps(obj, indent=1, default=str).encode("utf-8")
-    return write_atomic(path, lambda f: f.write(data))
+    return write_atomic(path, lambda f: f.write(data), mode=mode)

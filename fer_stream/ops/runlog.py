@@ -80,8 +80,9 @@ def new_record(kind: RunKind, output: Path, run_id: str | None = None) -> dict:
 
 
 def save(output: Path, record: dict) -> Path:
-    """Write ``record`` to ``OUTPUT/runs/<run_id>.json`` (atomically: ``atomic.write_json_atomic``)."""
-    return atomic.write_json_atomic(layout.run_record(output, record["run_id"]), record)
+    """Write ``record`` to ``OUTPUT/runs/<run_id>.json`` (atomically: ``atomic.write_json_atomic``),
+    owner-only (0600, whatever the umask): a record says what was erased, when, on whose command."""
+    return atomic.write_json_atomic(layout.run_record(output, record["run_id"]), record, mode=0o600)
 
 
 def mark_killed(output: Path, stale: dict, by: str) -> None:

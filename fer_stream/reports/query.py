@@ -10,9 +10,15 @@ prepared statements, never pasted into the SQL::
     table = run_report(con, "student_attention", course="ML101", min_visible_s=60)
     write(table, "csv", "attention.csv")
 
-Errors are :class:`ReportError` (a bad request) or one of its two kinds that are not the caller's
-mistake: :class:`NoRecordsError` (nothing to report on) and :class:`ReadError` (a file the reports
-need is missing or unreadable). HTML pages: :mod:`fer_stream.reports.html`.
+The connection is read-only over the records: :func:`connect` creates its views, then DuckDB itself
+is locked (no file but the record files can be read, nothing can be written, no extension installed
+or loaded, no setting changed), and every statement run is checked to be one query (``SELECT``,
+``WITH ... SELECT``, ``DESCRIBE``, ``SUMMARIZE``, ``SHOW``, ``VALUES``).
+
+Errors are :class:`ReportError` (a bad request; :class:`RefusedError` a statement the read-only
+connection refuses) or one of its two kinds that are not the caller's mistake:
+:class:`NoRecordsError` (nothing to report on) and :class:`ReadError` (a file the reports need is
+missing or unreadable). HTML pages: :mod:`fer_stream.reports.html`.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pathlib import Path
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
@@ -55,6 +62,11 @@ class NoRecordsError(ReportError):
 
 class ReadError(ReportError):
     """A file the reports need is missing or unreadable: the records folder, a Parquet file, the SQL."""
+
+
+class RefusedError(ReportError):
+    """A statement the read-only connection refuses: not one query, or it reaches outside the records
+    (a write, a file other than the record files, an extension, a setting)."""
 
 
 @dataclass(frozen=True)
@@ -164,8 +176,11 @@ def describe(name: str) -> str:
 
 def _parquet_files(folder: Path) -> list[str]:
     # Hidden files ('.x.tmp' of a writer at work) and '_' files are not records, as for pyarrow.
+    # Absolute: these exact strings are the only paths the locked connection may read (_lock).
     return sorted(
-        str(p) for p in folder.glob("*/*/*.parquet") if not p.name.startswith((".", "_")) and p.is_file()
+        str(p.absolute())
+        for p in folder.glob("*/*/*.parquet")
+        if not p.name.startswith((".", "_")) and p.is_file()
     )
 
 
@@ -197,10 +212,27 @@ def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
         f"{v}_{h}.parquet" for v, h in con.sql("select video_id, config_hash from lectures").fetchall()
     }
     for name in ("faces", "frames"):
-        _register(con, name, [f for f in files[name] if Path(f).name in current])
+        files[name] = [f for f in files[name] if Path(f).name in current]
+        _register(con, name, files[name])
     con.execute(_sql_file("_student_lectures"))
     con.execute(_sql_file("_head_up"))
+    _lock(con, [f for name in records.SCHEMAS for f in files[name]])
     return con
+
+
+def _lock(con: duckdb.DuckDBPyConnection, readable: list[str]) -> None:
+    """Make ``con`` read-only over the record files ``readable``, enforced by DuckDB, not by parsing.
+
+    With external access off, DuckDB opens no file (``COPY ... TO``, ``ATTACH``, ``EXPORT``,
+    ``read_text``, ``read_csv``, ``glob``, URLs, extension installs) except the ``allowed_paths``: the
+    record files the views read. Extensions are neither installed nor loaded on demand, and
+    ``lock_configuration`` stops a statement from turning any of this back (``SET``/``RESET`` fail).
+    """
+    con.execute("set allowed_paths = $paths", {"paths": readable})
+    con.execute("set enable_external_access = false")
+    con.execute("set autoinstall_known_extensions = false")
+    con.execute("set autoload_known_extensions = false")
+    con.execute("set lock_configuration = true")
 
 
 def _register(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> None:
@@ -229,13 +261,22 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> No
 def parse_params(params: Mapping[str, object] | None) -> dict[str, object]:
     """``params`` with string values parsed (``"2024-03-05"`` -> a date, ``"60"`` -> 60.0).
 
+    An empty string (or only spaces) is refused for every parameter rather than read as "not
+    given": ``video=$VID`` with ``$VID`` unset would otherwise report on every lecture (a prefix
+    match of ``''``) while ``course=`` selected none. Leave a parameter out to mean "all".
+
     Raises:
-        ReportError: a name that is no parameter of any report, or a value that does not parse.
+        ReportError: a name that is no parameter of any report, an empty value, or a value that does
+            not parse.
     """
     out = {}
     for key, value in (params or {}).items():
         if key not in PARAMS:
             raise ReportError(f"unknown parameter {key!r}; parameters: {', '.join(PARAMS)}")
+        if isinstance(value, str) and not value.strip():
+            raise ReportError(
+                f"parameter {key}={value!r} is empty: leave it out to mean all ({PARAMS[key].help})"
+            )
         if isinstance(value, str):
             try:
                 value = PARAMS[key].parse(value)
@@ -274,10 +315,43 @@ def run_report(
         ReadError: DuckDB failed on the records (the SQL files are the project's, the values checked).
     """
     values = bind(name, {**(params or {}), **kwargs})
+    sql = _report_sql(name)
+    _check_query(con, sql, f"report {name}")
     try:
-        return con.sql(_report_sql(name), params=values).to_arrow_table()
+        return con.sql(sql, params=values).to_arrow_table()
     except duckdb.Error as e:  # e.g. a Parquet file that is not one: say which report met it
         raise ReadError(f"report {name}: {type(e).__name__}: {e}") from e
+
+
+# Statement types that only read: DESCRIBE, SUMMARIZE, SHOW, VALUES and FROM-first queries parse as
+# SELECT too. EXPLAIN, PRAGMA and CALL are left out (EXPLAIN ANALYZE runs its statement; PRAGMA and
+# CALL run procedures such as checkpoint).
+_QUERY_TYPES = frozenset({duckdb.StatementType.SELECT})
+
+
+def _check_query(con: duckdb.DuckDBPyConnection, sql: str, who: str) -> None:
+    """Refuse ``sql`` unless it is exactly one query (DuckDB's parser says which statements it holds).
+
+    Raises:
+        RefusedError: several statements, or one that is not a query.
+        ReportError: ``sql`` does not parse.
+    """
+    try:
+        statements = con.extract_statements(sql)
+    except duckdb.Error as e:
+        raise ReportError(f"{who}: {_one_line(e)}") from e
+    if len(statements) != 1:
+        raise RefusedError(f"{who}: give one query, got {len(statements)} statements (sql is read-only)")
+    kind = statements[0].type
+    if kind not in _QUERY_TYPES:
+        raise RefusedError(
+            f"{who}: refused {kind.name} statement: sql is read-only, only a query (SELECT, WITH ... "
+            "SELECT, DESCRIBE, SUMMARIZE) runs"
+        )
+
+
+def _one_line(e: Exception) -> str:
+    return " ".join(str(e).split())
 
 
 def run_sql(
@@ -285,12 +359,19 @@ def run_sql(
 ) -> pa.Table:
     """Ad-hoc SQL over the views of :func:`connect`; ``$name`` placeholders bound from ``params``.
 
+    One query only: anything else (a write, ``COPY``, ``ATTACH``, ``SET``, ``INSTALL``, several
+    statements) is refused before it runs, and the connection refuses to open any file but the records.
+
     Raises:
-        ReadError: DuckDB could not read a file (``duckdb.IOException``).
+        RefusedError: not one query, or the query reaches outside the records (a file, an extension).
+        ReadError: DuckDB could not read a record file (``duckdb.IOException``).
         ReportError: any other DuckDB error: the query is the caller's.
     """
+    _check_query(con, query, "sql")
     try:
         return con.sql(query, params=dict(params) if params else None).to_arrow_table()
+    except duckdb.PermissionException as e:
+        raise RefusedError(f"sql: refused: only the records under --data can be read ({_one_line(e)})") from e
     except duckdb.IOException as e:
         raise ReadError(f"sql: {e}") from e
     except duckdb.Error as e:
@@ -340,8 +421,27 @@ def _json_rows(table: pa.Table) -> list[dict]:
     return [{k: clean(v) for k, v in row.items()} for row in table.to_pylist()]
 
 
+# A text cell a spreadsheet would read as a formula (OWASP "CSV injection"): it starts with one of these.
+_FORMULA_START = r"^([=+\-@\t\r])"
+
+
+def neutralise_formulas(table: pa.Table) -> pa.Table:
+    """``table`` with every text cell that starts with ``=``, ``+``, ``-``, ``@``, a tab or a CR
+    prefixed by ``'``, so that a spreadsheet shows it as text instead of running it as a formula
+    (OWASP's advice for CSV files). Only text columns: numbers, dates and booleans are untouched."""
+    columns = []
+    for col in table.columns:
+        if pa.types.is_string(col.type) or pa.types.is_large_string(col.type):
+            col = pc.replace_substring_regex(col, pattern=_FORMULA_START, replacement="'\\1")
+        columns.append(col)
+    return pa.Table.from_arrays(columns, schema=table.schema)
+
+
 def write(table: pa.Table, fmt: str, out: str | os.PathLike | None = None) -> None:
     """Write ``table`` as ``table`` (text), ``csv``, ``json`` (an array of objects) or ``parquet``.
+
+    CSV text cells that a spreadsheet would run as a formula are written with a leading ``'``
+    (:func:`neutralise_formulas`); the other formats keep values as they are.
 
     ``out=None`` writes to stdout (parquet needs a file). HTML pages: :mod:`fer_stream.reports.html`.
     """
@@ -352,7 +452,7 @@ def write(table: pa.Table, fmt: str, out: str | os.PathLike | None = None) -> No
         return
     if fmt == "csv":
         buf = io.BytesIO()
-        pacsv.write_csv(table, buf)
+        pacsv.write_csv(neutralise_formulas(table), buf)
         data = buf.getvalue()
     elif fmt == "json":
         data = (json.dumps(_json_rows(table), indent=1, default=str) + "\n").encode()
