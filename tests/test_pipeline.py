@@ -274,6 +274,37 @@ def test_bad_file_fails_typed_the_batch_goes_on_and_the_exit_code_says_so(
     assert job.main([*args[:2], "--output", str(tmp_path / "x"), "--weights", str(tmp_path / "no.pt")]) == 1
 
 
+def _unwritable_outputs(tmp_path: Path) -> list[Path]:
+    """Output folders this process cannot write: under a regular file (even root cannot), and a
+    0o500 folder when not running as root (root passes permission checks)."""
+    (tmp_path / "a_file").write_text("not a folder\n")
+    cases = [tmp_path / "a_file" / "records"]
+    if os.geteuid() != 0:
+        ro = tmp_path / "read_only"
+        ro.mkdir(mode=0o500)
+        cases.append(ro)
+    return cases
+
+
+def test_unwritable_output_is_one_line_and_exit_1_before_ray_starts(
+    smoke_weights, tmp_path, capsys, monkeypatch
+):
+    def no_ray(*a, **kw):
+        raise AssertionError("Ray must not start for an output that cannot be written")
+
+    monkeypatch.setattr(pipeline, "connect", no_ray)  # what the command calls
+    monkeypatch.setitem(pipeline.run.__globals__, "connect", no_ray)  # what pipeline.run calls
+    clip = write_clip(tmp_path / "in" / "a.mp4")
+    for out in _unwritable_outputs(tmp_path):
+        args = ["--input", str(clip), "--output", str(out), "--weights", str(smoke_weights), "--quiet"]
+        assert job.main(args) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(out) in err and "Traceback" not in err
+        with pytest.raises(OSError, match="cannot write into the output folder") as e:
+            pipeline.run([str(clip)], out)  # the library says the same, also before Ray
+        assert type(e.value).__name__ == "NotWritableError"
+
+
 def test_two_segments_give_the_same_frames_and_students_as_one(local_ray, config, tmp_path):
     clip = shared("videos/WolfgangLanger_Pexels.mp4")  # 19.7 s
     one = PipelineConfig(weights=config.weights, sample_fps=1.0, segment_s=600)

@@ -28,6 +28,7 @@ from fer_stream.inputs import Lecture
 from fer_stream.lecture import SegmentResult, assemble
 from fer_stream.ops import claims as claims_
 from fer_stream.ops import runlog
+from fer_stream.ops.atomic import ensure_writable_dir
 from fer_stream.pipeline.cluster import check_inputs_reachable, connect
 from fer_stream.pipeline.placement import (
     PLACEMENT_WAIT_S,
@@ -540,9 +541,11 @@ def run(
         Failed videos are in it and in ``videos/``; nothing is raised for them. Raises for a bad
         run, before any work: inputs that do not exist or that a worker node cannot read
         (:class:`InputsNotShared`), unusable weights, classifier actors the cluster cannot place
-        (:class:`PlacementError`).
+        (:class:`PlacementError`); an output folder that cannot be created or written
+        (``fer_stream.ops.atomic.NotWritableError``, an ``OSError``; checked before Ray starts).
     """
     config = config or PipelineConfig()
+    output = ensure_writable_dir(output)  # before Ray: NotWritableError names the folder
     if not ray.is_initialized():
         connect()
     paths = [x for x in inputs if not isinstance(x, Lecture)]
@@ -550,6 +553,6 @@ def run(
     for lec in inputs_.resolve(paths, sidecar_root) if paths else []:
         resolved.setdefault(lec.path, lec)
     videos = [_Video(lec) for lec in resolved.values()]
-    job = _Run(Path(output).resolve(), config, force, strict, progress, placement_wait_s)
+    job = _Run(output, config, force, strict, progress, placement_wait_s)
     check_inputs_reachable([v.path for v in videos])
     return job.execute(videos)
