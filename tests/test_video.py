@@ -7,6 +7,7 @@ was yielded, not only how many.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 from fractions import Fraction
@@ -26,6 +27,7 @@ from fer_stream.video import (
     UnsupportedCodecError,
     VideoError,
     VideoNotFoundError,
+    VideoUnreadableError,
     check_decoded,
     iter_frames,
     probe,
@@ -387,6 +389,35 @@ def test_bad_input_raises_typed_error(request, tmp_path, case, error):
         next(frames)
     _assert_error(exc_info, path)
     assert issubclass(VideoNotFoundError, FileNotFoundError)
+
+
+def test_a_video_without_read_permission_is_unreadable_not_a_non_video(clips, tmp_path, monkeypatch):
+    # A good clip this process may not read. Not root: chmod 0o000 gives a real EACCES from the
+    # kernel. Root reads any file whatever its mode, so there av.open is patched to raise what it
+    # raises on EACCES (av.error.PermissionError, errno 13) for this file only.
+    path = tmp_path / "lecture.mp4"
+    path.write_bytes(clips["mp4"].read_bytes())
+    path.chmod(0o000)
+    if os.geteuid() == 0:
+        import fer_stream.video.container as container
+
+        real_open = container.av.open
+
+        def open_as_nobody(file, *a, **kw):
+            if str(file) == str(path):
+                raise av.error.PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+            return real_open(file, *a, **kw)
+
+        monkeypatch.setattr(container.av, "open", open_as_nobody)
+    for read in (lambda: probe(path), lambda: next(iter_frames(path, 1.0))):
+        with pytest.raises(VideoUnreadableError) as exc_info:
+            read()
+        _assert_error(exc_info, path)
+        assert isinstance(exc_info.value, PermissionError) and not isinstance(exc_info.value, NotAVideoError)
+        assert "permission" in str(exc_info.value)
+    path.chmod(0o644)
+    monkeypatch.undo()
+    assert probe(path).codec == "h264"  # the file itself was fine all along
 
 
 @pytest.mark.parametrize("kind", ["mkv", "faststart.mp4"])

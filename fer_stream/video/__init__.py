@@ -28,6 +28,7 @@ from fer_stream.video.container import (
     VideoError,
     VideoInfo,
     VideoNotFoundError,
+    VideoUnreadableError,
     check_decoded,
     probe,
 )
@@ -46,6 +47,7 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "VideoNotFoundError",
+    "VideoUnreadableError",
     "check_decoded",
     "iter_frames",
     "probe",

@@ -51,6 +51,13 @@ class EmptyFileError(VideoError):
     """The file has 0 bytes (an upload or copy that never wrote anything)."""
 
 
+class VideoUnreadableError(VideoError, PermissionError):
+    """The file exists but this process may not read it (permissions; also a ``PermissionError``).
+
+    The file itself may be a good video: fix its permissions (or the folder's) and run again.
+    """
+
+
 class NotAVideoError(VideoError):
     """FFmpeg cannot parse the file as any media container (e.g. a text file renamed ``.mp4``)."""
 
@@ -211,17 +218,22 @@ def check_decoded(stats: DecodeStats, tolerance_s: float = TRUNCATION_TOLERANCE_
 def _open(path: str | os.PathLike) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
     """Open ``path`` and pick its video stream, mapping every failure to a VideoError."""
     p = Path(path)
-    if not p.exists():
-        raise VideoNotFoundError(p, "no such file")
-    if not p.is_file():
-        raise NotAVideoError(p, "not a regular file")
-    if p.stat().st_size == 0:
-        raise EmptyFileError(p, "file is empty (0 bytes)")
+    try:
+        if not p.exists():
+            raise VideoNotFoundError(p, "no such file")
+        if not p.is_file():
+            raise NotAVideoError(p, "not a regular file")
+        if p.stat().st_size == 0:
+            raise EmptyFileError(p, "file is empty (0 bytes)")
+    except PermissionError as e:  # a folder on the way that this user may not enter
+        raise VideoUnreadableError(p, f"no permission to read it ({e.strerror})") from e
     try:
         # metadata_errors="replace": a tag in a legacy encoding must not make a good video unreadable.
         container = av.open(str(p), metadata_errors="replace")
     except av.error.FileNotFoundError as e:
         raise VideoNotFoundError(p, "no such file") from e
+    except PermissionError as e:  # EACCES/EPERM (av.error.PermissionError): not the file's fault
+        raise VideoUnreadableError(p, f"no permission to read it ({e.strerror or e})") from e
     except (av.FFmpegError, UnicodeDecodeError) as e:
         raise NotAVideoError(p, f"not a media container FFmpeg can parse ({e})") from e
     with container:
@@ -318,7 +330,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     read the rotation (display matrix side data) and to prove that a decoder exists.
 
     Raises:
-        VideoNotFoundError, EmptyFileError, NotAVideoError, NoVideoStreamError, UnsupportedCodecError.
+        VideoNotFoundError, VideoUnreadableError, EmptyFileError, NotAVideoError, NoVideoStreamError,
+        UnsupportedCodecError.
     """
     with _open(path) as (container, stream):
         stats = DecodeStats(path=str(path))
