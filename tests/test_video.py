@@ -19,6 +19,7 @@ import pytest
 
 from fer_stream.video import (
     SEEK_MIN_SAMPLE_PERIOD_KEYFRAMES,
+    DecodeDamage,
     DecodeStats,
     EmptyFileError,
     NotAVideoError,
@@ -463,6 +464,43 @@ def test_corrupt_packets_mid_stream_are_skipped(tmp_path):
     # Decoding went on past the damage to the end, and frame indices, re-derived from pts after the
     # loss, still name the right frames (a concealed damaged frame may show garbage, so only after).
     assert codes[-30:] == indices[-30:] == tuple(range(120, 150))
+
+
+def damage_bitstream(path: Path, n_bytes: int = 10_000, seed: int = 0) -> Path:
+    """Overwrite ``n_bytes`` in the middle of the file with random bytes (a damaged copy or disk)."""
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + n_bytes] = (
+        np.random.default_rng(seed).integers(0, 256, n_bytes, dtype=np.uint8).tobytes()
+    )
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "ts"])
+@pytest.mark.parametrize("mode", ["decode", "seek"])
+def test_bitstream_damage_is_counted_not_silent(tmp_path, kind, mode):
+    # 10 kB of random bytes in the middle of a 6 s clip: FFmpeg conceals or drops the damage and only
+    # logs it (mkv: no error at all, ~20 frames just vanish). The counts must show it; intact: zeros.
+    intact = encode(tmp_path / f"intact.{kind}", n=150, gop=25)
+    damaged = damage_bitstream(encode(tmp_path / f"damaged.{kind}", n=150, gop=25))
+    for path, hurt in ((intact, False), (damaged, True)):
+        stats = DecodeStats()
+        got = collect(path, 2.0, mode=mode, stats=stats)
+        damage = DecodeDamage.of(stats)
+        assert stats.finished and len(got) >= 10
+        if not hurt:
+            assert damage == DecodeDamage() and not damage.incomplete and damage.describe() == ""
+            continue
+        assert damage.incomplete and damage.damaged_frames > 0, damage
+        assert damage.lost_s == 0.0  # nothing at the end is lost: only counting tells
+        if mode == "decode":  # every frame decoded: the frames that vanished are counted too
+            assert damage.missing_frames > 0
+            assert stats.frames_decoded + damage.missing_frames == 150
+        assert "frames damaged" in damage.describe()
+    assert (DecodeDamage(missing_frames=2) + DecodeDamage(decode_errors=1)).describe() == (
+        "2 frames missing, 1 decode errors"
+    )
 
 
 def test_stopping_early_closes_the_file(clips):
