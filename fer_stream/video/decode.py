@@ -289,8 +289,9 @@ def iter_frames(
 
     Raises:
         ValueError for bad arguments (at call time); on the first ``next()``: VideoNotFoundError,
-        EmptyFileError, NotAVideoError, NoVideoStreamError, UnsupportedCodecError. Truncation, corrupt
-        packets, missing and damaged frames do not raise: they are counted in ``stats``.
+        VideoUnreadableError, EmptyFileError, NotAVideoError, NoVideoStreamError,
+        UnsupportedCodecError. Truncation, corrupt packets, missing and damaged frames do not raise:
+        they are counted in ``stats``.
     """
     if not sample_fps > 0:
         raise ValueError(f"sample_fps must be > 0, got {sample_fps}")
