@@ -38,11 +38,13 @@ class NoVideosError(FileNotFoundError):
 @dataclass(frozen=True)
 class LectureMeta:
     """Course and lecture date of one video; ``source`` says where they came from: ``json``, ``csv``,
-    ``path``, ``fallback``, or two joined by ``+`` when course and date came from different places."""
+    ``path``, ``fallback``, or two joined by ``+`` when course and date came from different places.
+    ``warning``: why a fallback was used (``""`` when none was), for the run summary and ``videos/``."""
 
     course: str
     lecture_date: date
     source: str
+    warning: str = ""
 
 
 _COURSE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
@@ -182,20 +184,27 @@ def lecture_metadata(video: str | os.PathLike, root: str | os.PathLike | None = 
             break
         folder = folder.parent
     m = _DATED_NAME_RE.match(video.name)
-    if m and (course is None or day is None) and _COURSE_RE.match(video.parent.name):
-        try:
-            take(video.parent.name, m.group(1), str(video), "path")
+    folder_is_course = bool(_COURSE_RE.match(video.parent.name))
+    if m and (course is None or day is None):
+        try:  # a dated name in a folder that is no valid course name still gives the date
+            take(video.parent.name if folder_is_course else None, m.group(1), str(video), "path")
         except MetadataError:
             pass  # e.g. 2024-13-45_x.mp4 is not a date: the convention does not apply
+    warning = ""
     if course is None or day is None:
         sources.append("fallback")
+        used = [("course 'unknown'", course is None), ("the file's modification date", day is None)]
+        why = "no sidecar gives it and the path is not COURSE/YYYY-MM-DD*"
+        if m and not folder_is_course:
+            why = f"its folder {video.parent.name!r} is no valid course name (1-64 of A-Z a-z 0-9 . _ -)"
+        warning = " and ".join(what for what, missing in used if missing) + f": {why}"
         course = course or "unknown"
         if day is None:
             try:
                 day = date.fromtimestamp(video.stat().st_mtime)
             except OSError:
                 day = date.today()
-    return LectureMeta(course, day, "+".join(dict.fromkeys(sources)))
+    return LectureMeta(course, day, "+".join(dict.fromkeys(sources)), warning)
 
 
 def content_hash(path: str | os.PathLike) -> str:

@@ -13,7 +13,8 @@ One night (``run_night``, ``fer-stream nightly``)::
       -> the pipeline on what is left (embedded Ray, or --address; or the whole night as a Ray
          job, deploy/ray-nightly-submit.sh)
       -> failed videos: attempt + 1, next try after backoff_h * 2^(attempt-1) hours; the
-         max_attempts-th failure moves the file to quarantine/ with a .quarantine.json reason
+         max_attempts-th failure moves the file to quarantine/ with a .quarantine.json reason;
+         a file this user may not read (VideoUnreadableError) is tried every night, never quarantined
       -> records a changed file replaced and records of other configurations of re-analysed
          videos are removed; erasures in forgotten.json are applied again to what was written
       -> retention (--retention-days); reports of every course touched, OUTPUT/reports/<date>/
@@ -44,6 +45,9 @@ from fer_stream.ops import atomic, layout, runlog
 from fer_stream.ops.lock import OutputLock
 
 _KEEP_ERRORS = 5  # failures kept per video in the state file
+# Failures that are the permissions' fault, not the file's (``video.VideoUnreadableError``; hashing an
+# unreadable file raises PermissionError): retried every night, never counted towards quarantine.
+UNREADABLE_ERRORS = frozenset({"VideoUnreadableError", "PermissionError"})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -358,7 +362,6 @@ class _Night:
         """Count the failure; back off, or quarantine at the last attempt."""
         assert f.video_id is not None, f"{f.path}: an analysed file is hashed"
         entry = state["videos"].setdefault(f.video_id, {"attempts": 0, "errors": []})
-        entry["attempts"] += 1
         entry["path"] = str(f.path)
         error = {
             "at": runlog.iso(self.now),
@@ -367,6 +370,15 @@ class _Night:
             "message": f.error_message,
         }
         entry["errors"] = [*entry["errors"], error][-_KEEP_ERRORS:]
+        if f.error_type in UNREADABLE_ERRORS:  # the file may be fine: its permissions are not
+            entry.pop("next_try_at", None)
+            f.attempt = entry["attempts"]
+            f.reason = (
+                "cannot be read with this user's permissions: not counted towards quarantine, "
+                "tried again every night; fix the file's (or its folder's) permissions"
+            )
+            return
+        entry["attempts"] += 1
         f.attempt = entry["attempts"]
         if entry["attempts"] < self.options.max_attempts:
             entry["next_try_at"] = self.now + self.options.backoff_h * 3600 * 2 ** (entry["attempts"] - 1)

@@ -41,7 +41,9 @@ from fer_stream.ops.atomic import write_atomic
 
 # Bump when a column is added, removed or changes meaning; it is part of every run's config hash,
 # so a new schema re-analyses videos instead of mixing old and new files.
-SCHEMA_VERSION = "3"  # 2: face_px and the *_readable gates (issue 13); 3: attentive null when attention is
+# 2: face_px and the *_readable gates (issue 13); 3: attentive null when attention is; 4: videos/
+# decode_errors, missing_frames, damaged_frames, incomplete, warnings (issue 24)
+SCHEMA_VERSION = "4"
 PARTITION_KEYS = ("course", "lecture_date")
 COMPRESSION = "zstd"
 
@@ -266,6 +268,37 @@ VIDEOS_SCHEMA = _schema(
         _field("segments", pa.int32(), "count", "time segments analysed in parallel", nullable=True),
         _seconds("lost_s", "seconds of the declared duration that did not decode (truncated/corrupt file)"),
         _field("corrupt_packets", pa.int64(), "count", "packets skipped as corrupt", nullable=True),
+        _field("decode_errors", pa.int64(), "count", "demuxer/decoder errors skipped", nullable=True),
+        _field(
+            "missing_frames",
+            pa.int64(),
+            "count",
+            "frames absent from the decoded stream (gaps in pts at a constant frame rate)",
+            nullable=True,
+        ),
+        _field(
+            "damaged_frames",
+            pa.int64(),
+            "count",
+            "frames decoded from damaged data (from an error or gap to the next intact keyframe)",
+            nullable=True,
+        ),
+        _field(
+            "incomplete",
+            pa.bool_(),
+            "",
+            "decoding lost or damaged part of the video (lost_s > 0.5 or any of corrupt_packets, "
+            "decode_errors, missing_frames, damaged_frames > 0); null when failed",
+            nullable=True,
+        ),
+        _field(
+            "warnings",
+            pa.string(),
+            "",
+            "what to know about a done video, '; '-separated: its decode damage, a course folder "
+            "that is no valid course name (filed under 'unknown'); null if none",
+            nullable=True,
+        ),
         _field("model_version", pa.string(), "", "version of the emotion model's weights"),
         _field("pipeline_version", pa.string(), "", "fer_stream version that wrote the records"),
         _field(

@@ -164,3 +164,15 @@ def test_a_video_without_faces_assembles_to_empty_typed_tables(tmp_path, stage):
         config=config,
     )
     assert lec.faces.num_rows == 0 and lec.frames.num_rows >= 4 and lec.students == 0
+
+
+def test_decode_damage_reaches_the_segment_result(tmp_path, stage):
+    # The one path both runners share (in-process analysis and the Ray tasks) carries the counts.
+    from tests.test_video import damage_bitstream, encode
+
+    config = PipelineConfig(sample_fps=2.0)
+    intact = run_segment(encode(tmp_path / "intact.mkv", n=150, gop=25), config, stage, in_process(None))
+    assert not intact.damage.incomplete and intact.damage.missing_frames == 0
+    damaged = damage_bitstream(encode(tmp_path / "damaged.mkv", n=150, gop=25))
+    part = run_segment(damaged, config, stage, in_process(None))
+    assert part.damage.incomplete and part.damage.missing_frames > 0 and part.damage.damaged_frames > 0

@@ -338,6 +338,71 @@ def test_a_failing_video_backs_off_then_is_quarantined_with_its_reason(local_ray
     assert (v["action"], v["attempt"], v["status"]) == ("retry", 1, "failed")
 
 
+def test_an_unreadable_video_is_retried_every_night_and_never_quarantined(
+    local_ray, clips, weights, tmp_path, monkeypatch
+):
+    inbox, out = tmp_path / "inbox", tmp_path / "out"
+    (inbox / "ML101").mkdir(parents=True)
+    video = inbox / "ML101" / "2024-03-05_a.mp4"
+    shutil.copy(clips["a"], video)
+    video.chmod(0o000)
+    if os.geteuid() == 0:
+        # Root reads any file whatever its mode, and Ray's workers are other processes: the night's
+        # pipeline call is replaced by one that probes each video here, with av.open raising what it
+        # raises on EACCES for this file, and reports what the pipeline reports for a probe error.
+        import errno
+
+        import fer_stream.video.container as container
+        from fer_stream import pipeline
+        from fer_stream.video import VideoError, probe
+
+        real_open = container.av.open
+
+        def av_open(file, *a, **kw):
+            if str(file) == str(video):
+                raise av.error.PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+            return real_open(file, *a, **kw)
+
+        def run_probing_here(lectures, output, config, progress):
+            results = []
+            for lec in lectures:
+                with pytest.raises(VideoError) as e:
+                    probe(lec.path)
+                results.append(
+                    pipeline.VideoResult(
+                        path=lec.path,
+                        status=pipeline.VideoStatus.FAILED,
+                        video_id=lec.video_id,
+                        error_type=type(e.value).__name__,
+                        error_message=str(e.value),
+                    )
+                )
+            return pipeline.RunSummary(
+                run_id="r", output=str(output), config_hash="c", model_version="m", inputs=1,
+                results=results, wall_s=0.0,
+            )  # fmt: skip
+
+        monkeypatch.setattr(container.av, "open", av_open)
+        monkeypatch.setattr(pipeline, "run", run_probing_here)
+    t0 = time.time() + 10
+    for n in range(4):  # twice max_attempts nights, no backoff: each night tries it again
+        rec = night(inbox, out, weights["v1"], now=t0 + n * 3600, max_attempts=2, backoff_h=0)
+        (v,) = rec["videos"]
+        assert (v["action"], v["status"], v["error_type"]) == (
+            ["new", "retry"][n > 0],
+            "failed",
+            "VideoUnreadableError",
+        )
+        assert "permissions" in v["reason"] and "not counted towards quarantine" in v["reason"]
+        assert rec["counts"].get("quarantine", 0) == 0 and video.exists()
+    assert not (out / layout.QUARANTINE_DIR).exists()
+    # Once the permissions are fixed, the same file is analysed (the real pipeline, on Ray).
+    video.chmod(0o644)
+    monkeypatch.undo()
+    (v,) = night(inbox, out, weights["v1"], now=t0 + 5 * 3600)["videos"]
+    assert v["status"] == "done"
+
+
 def test_a_model_change_reprocesses_only_when_asked(local_ray, clips, weights, tmp_path, monkeypatch):
     inbox, out = tmp_path / "inbox", tmp_path / "out"
     shutil.copy(clips["a"], (inbox / "ML101").mkdir(parents=True) or inbox / "ML101" / "2024-03-05_a.mp4")

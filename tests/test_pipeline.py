@@ -104,6 +104,7 @@ def test_course_and_date_from_sidecars_path_or_fallback(tmp_path):
     v.write_bytes(b"")
     root = tmp_path / "in"
     assert inputs.lecture_metadata(v, root) == inputs.LectureMeta("ML101", date(2024, 3, 5), "path")
+    assert inputs.lecture_metadata(v, root).warning == ""  # no fallback, nothing to say
     # videos.csv in a parent folder up to the root; paths relative to the csv
     (root / "videos.csv").write_text(
         "path,course,lecture_date\nML101/2024-03-05_intro.mp4,BIO-2,2024-04-01\n"
@@ -127,9 +128,15 @@ def test_course_and_date_from_sidecars_path_or_fallback(tmp_path):
         "fallback",
     )
     # a dated name in a folder that is no valid course name: only the date is taken
+    assert meta.warning.startswith("course 'unknown' and the file's modification date: no sidecar")
     x = w.with_name("2024-05-06.mp4")
     x.write_bytes(b"")
-    assert inputs.lecture_metadata(x, root).course == "unknown"
+    meta = inputs.lecture_metadata(x, root)
+    assert (meta.course, meta.lecture_date, meta.source) == ("unknown", date(2024, 5, 6), "path+fallback")
+    assert (
+        meta.warning
+        == "course 'unknown': its folder 'Some Folder' is no valid course name (1-64 of A-Z a-z 0-9 . _ -)"
+    )
 
 
 def test_segments_cover_the_video():
@@ -272,6 +279,80 @@ def test_bad_file_fails_typed_the_batch_goes_on_and_the_exit_code_says_so(
     assert {r["error_type"] for r in video_rows(tmp_path / "strict")} & {"NotAVideoError", "MetadataError"}
     # a bad run (no such weights) is an error before any video
     assert job.main([*args[:2], "--output", str(tmp_path / "x"), "--weights", str(tmp_path / "no.pt")]) == 1
+
+
+def _unwritable_outputs(tmp_path: Path) -> list[Path]:
+    """Output folders this process cannot write: under a regular file (even root cannot), and a
+    0o500 folder when not running as root (root passes permission checks)."""
+    (tmp_path / "a_file").write_text("not a folder\n")
+    cases = [tmp_path / "a_file" / "records"]
+    if os.geteuid() != 0:
+        ro = tmp_path / "read_only"
+        ro.mkdir(mode=0o500)
+        cases.append(ro)
+    return cases
+
+
+def test_unwritable_output_is_one_line_and_exit_1_before_ray_starts(
+    smoke_weights, tmp_path, capsys, monkeypatch
+):
+    def no_ray(*a, **kw):
+        raise AssertionError("Ray must not start for an output that cannot be written")
+
+    monkeypatch.setattr(pipeline, "connect", no_ray)  # what the command calls
+    monkeypatch.setitem(pipeline.run.__globals__, "connect", no_ray)  # what pipeline.run calls
+    clip = write_clip(tmp_path / "in" / "a.mp4")
+    for out in _unwritable_outputs(tmp_path):
+        args = ["--input", str(clip), "--output", str(out), "--weights", str(smoke_weights), "--quiet"]
+        assert job.main(args) == 1
+        err = capsys.readouterr().err.strip()
+        assert len(err.splitlines()) == 1 and str(out) in err and "Traceback" not in err
+        with pytest.raises(OSError, match="cannot write into the output folder") as e:
+            pipeline.run([str(clip)], out)  # the library says the same, also before Ray
+        assert type(e.value).__name__ == "NotWritableError"
+
+
+def test_damaged_video_is_done_but_incomplete_and_odd_course_folders_are_warned(
+    local_ray, smoke_weights, tmp_path, capsys
+):
+    from tests.test_video import damage_bitstream, encode
+
+    inp = tmp_path / "in"
+    for folder in ("ML101", "ML'101\"x", "..ML"):
+        (inp / folder).mkdir(parents=True)
+    damaged = damage_bitstream(encode(inp / "ML101" / "2024-03-05_damaged.mkv", n=150, gop=25))
+    encode(inp / "ML101" / "2024-03-05_intact.mkv", n=150, gop=25)
+    write_clip(inp / "ML'101\"x" / "2024-03-06_a.mp4")
+    write_clip(inp / "..ML" / "2024-03-07_b.mp4", seconds=0.5)
+    args = [
+        "--input",
+        str(inp),
+        "--weights",
+        str(smoke_weights),
+        "--quiet",
+        "--output",
+        str(tmp_path / "out"),
+    ]
+    assert job.main(args) == 0  # damaged and warned videos are done: warnings, not failures
+    out = capsys.readouterr().out
+    assert "4 done (1 incomplete), 0 skipped, 0 failed" in out
+    assert re.search(rf"WARNING {re.escape(str(damaged))}: incomplete: .*frames missing", out)
+    rows = {Path(r["path"]).name: r for r in video_rows(tmp_path / "out")}
+    bad, good = rows["2024-03-05_damaged.mkv"], rows["2024-03-05_intact.mkv"]
+    assert bad["status"] == "done" and bad["incomplete"] is True and bad["lost_s"] == 0.0
+    assert bad["missing_frames"] > 0 and bad["damaged_frames"] > 0 and "incomplete" in bad["warnings"]
+    assert good["incomplete"] is False and good["warnings"] is None
+    assert (good["missing_frames"], good["damaged_frames"], good["decode_errors"]) == (0, 0, 0)
+    # A course folder that is no valid course name: filed under 'unknown', dated by the file name,
+    # and said so in the summary and in videos.warnings (not silently).
+    for name, folder, day in (
+        ("2024-03-06_a.mp4", "ML'101\"x", date(2024, 3, 6)),
+        ("2024-03-07_b.mp4", "..ML", date(2024, 3, 7)),
+    ):
+        row = rows[name]
+        assert (row["course"], row["lecture_date"], row["meta_source"]) == ("unknown", day, "path+fallback")
+        assert repr(folder) in row["warnings"] and "no valid course name" in row["warnings"]
+        assert f"WARNING {inp / folder / name}: filed under unknown {day}" in out
 
 
 def test_two_segments_give_the_same_frames_and_students_as_one(local_ray, config, tmp_path):

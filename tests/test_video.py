@@ -7,6 +7,7 @@ was yielded, not only how many.
 
 from __future__ import annotations
 
+import errno
 import os
 import pickle
 from fractions import Fraction
@@ -18,6 +19,7 @@ import pytest
 
 from fer_stream.video import (
     SEEK_MIN_SAMPLE_PERIOD_KEYFRAMES,
+    DecodeDamage,
     DecodeStats,
     EmptyFileError,
     NotAVideoError,
@@ -26,6 +28,7 @@ from fer_stream.video import (
     UnsupportedCodecError,
     VideoError,
     VideoNotFoundError,
+    VideoUnreadableError,
     check_decoded,
     iter_frames,
     probe,
@@ -389,6 +392,35 @@ def test_bad_input_raises_typed_error(request, tmp_path, case, error):
     assert issubclass(VideoNotFoundError, FileNotFoundError)
 
 
+def test_a_video_without_read_permission_is_unreadable_not_a_non_video(clips, tmp_path, monkeypatch):
+    # A good clip this process may not read. Not root: chmod 0o000 gives a real EACCES from the
+    # kernel. Root reads any file whatever its mode, so there av.open is patched to raise what it
+    # raises on EACCES (av.error.PermissionError, errno 13) for this file only.
+    path = tmp_path / "lecture.mp4"
+    path.write_bytes(clips["mp4"].read_bytes())
+    path.chmod(0o000)
+    if os.geteuid() == 0:
+        import fer_stream.video.container as container
+
+        real_open = container.av.open
+
+        def open_as_nobody(file, *a, **kw):
+            if str(file) == str(path):
+                raise av.error.PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(file))
+            return real_open(file, *a, **kw)
+
+        monkeypatch.setattr(container.av, "open", open_as_nobody)
+    for read in (lambda: probe(path), lambda: next(iter_frames(path, 1.0))):
+        with pytest.raises(VideoUnreadableError) as exc_info:
+            read()
+        _assert_error(exc_info, path)
+        assert isinstance(exc_info.value, PermissionError) and not isinstance(exc_info.value, NotAVideoError)
+        assert "permission" in str(exc_info.value)
+    path.chmod(0o644)
+    monkeypatch.undo()
+    assert probe(path).codec == "h264"  # the file itself was fine all along
+
+
 @pytest.mark.parametrize("kind", ["mkv", "faststart.mp4"])
 def test_truncated_file_yields_the_first_part_and_reports_the_loss(tmp_path, kind):
     # mkv and mp4 with the index first (faststart) declare the duration up front, so the loss is
@@ -432,6 +464,43 @@ def test_corrupt_packets_mid_stream_are_skipped(tmp_path):
     # Decoding went on past the damage to the end, and frame indices, re-derived from pts after the
     # loss, still name the right frames (a concealed damaged frame may show garbage, so only after).
     assert codes[-30:] == indices[-30:] == tuple(range(120, 150))
+
+
+def damage_bitstream(path: Path, n_bytes: int = 10_000, seed: int = 0) -> Path:
+    """Overwrite ``n_bytes`` in the middle of the file with random bytes (a damaged copy or disk)."""
+    data = bytearray(path.read_bytes())
+    mid = len(data) // 2
+    data[mid : mid + n_bytes] = (
+        np.random.default_rng(seed).integers(0, 256, n_bytes, dtype=np.uint8).tobytes()
+    )
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["mp4", "mkv", "ts"])
+@pytest.mark.parametrize("mode", ["decode", "seek"])
+def test_bitstream_damage_is_counted_not_silent(tmp_path, kind, mode):
+    # 10 kB of random bytes in the middle of a 6 s clip: FFmpeg conceals or drops the damage and only
+    # logs it (mkv: no error at all, ~20 frames just vanish). The counts must show it; intact: zeros.
+    intact = encode(tmp_path / f"intact.{kind}", n=150, gop=25)
+    damaged = damage_bitstream(encode(tmp_path / f"damaged.{kind}", n=150, gop=25))
+    for path, hurt in ((intact, False), (damaged, True)):
+        stats = DecodeStats()
+        got = collect(path, 2.0, mode=mode, stats=stats)
+        damage = DecodeDamage.of(stats)
+        assert stats.finished and len(got) >= 10
+        if not hurt:
+            assert damage == DecodeDamage() and not damage.incomplete and damage.describe() == ""
+            continue
+        assert damage.incomplete and damage.damaged_frames > 0, damage
+        assert damage.lost_s == 0.0  # nothing at the end is lost: only counting tells
+        if mode == "decode":  # every frame decoded: the frames that vanished are counted too
+            assert damage.missing_frames > 0
+            assert stats.frames_decoded + damage.missing_frames == 150
+        assert "frames damaged" in damage.describe()
+    assert (DecodeDamage(missing_frames=2) + DecodeDamage(decode_errors=1)).describe() == (
+        "2 frames missing, 1 decode errors"
+    )
 
 
 def test_stopping_early_closes_the_file(clips):

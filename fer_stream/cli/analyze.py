@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 
 from fer_stream.cli import exits
 from fer_stream.cli.options import add_analysis_args, config_from_args
@@ -49,8 +48,13 @@ def run(a: argparse.Namespace, prog: str = "analyze_lectures") -> int:
     from fer_stream import inputs as inputs_
     from fer_stream import pipeline
     from fer_stream.demo import DemoError, demo_input, print_student_report
+    from fer_stream.ops.atomic import NotWritableError, ensure_writable_dir
 
-    output = Path(a.output).resolve()
+    try:  # before Ray starts: an unwritable output is one line, not a traceback from a worker loop
+        output = ensure_writable_dir(a.output)
+    except NotWritableError as e:
+        print(f"{prog}: {e}", file=sys.stderr)
+        return exits.ERROR
     inputs = list(a.input)
     if a.demo:
         try:

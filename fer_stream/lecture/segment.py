@@ -29,7 +29,7 @@ from fer_stream.faces.liveness import MotionMeter, TrackMotion
 from fer_stream.faces.track import FaceTracker, TrackSummary
 from fer_stream.labels import FER2013_LABELS
 from fer_stream.lecture.stage import FaceStage, analyze_video
-from fer_stream.video import DecodeStats
+from fer_stream.video import DecodeDamage, DecodeStats
 
 # Segment k's tracks get ids k * stride + 1, ...: unique across the segments of one video.
 SEGMENT_ID_STRIDE = 1_000_000
@@ -51,8 +51,8 @@ class SegmentResult:
         frames: ``frame_index``, ``pts_s``, ``n_faces``: one entry per sampled frame, faces or not.
         tracks: the segment's tracks (ids from ``k * SEGMENT_ID_STRIDE + 1``).
         frame_wh: ``(width, height)`` of the frames, pixels; ``None`` if no frame decoded.
-        lost_s: seconds of the declared duration that did not decode (0 unless the stream ended).
-        corrupt_packets: packets skipped as corrupt.
+        damage: what decoding lost or damaged (``video.DecodeDamage``: seconds not decoded, corrupt
+            packets, decode errors, missing and damaged frames); ``damage.incomplete`` if any.
         analyze_s: seconds decoding, detecting, tracking, aligning (the classifier's time excluded).
         classify_s: seconds the classifier spent on this segment's crops.
         descriptors: ``{track_id: (k, 128) float32}`` face descriptors, identity on only (they go to
@@ -66,8 +66,7 @@ class SegmentResult:
     frames: dict[str, np.ndarray]
     tracks: TrackSummary
     frame_wh: tuple[int, int] | None
-    lost_s: float
-    corrupt_packets: int
+    damage: DecodeDamage
     analyze_s: float
     classify_s: float
     descriptors: dict[int, np.ndarray] = field(default_factory=dict, repr=False)
@@ -180,8 +179,7 @@ def run_segment(
         frames=frames,
         tracks=tracker.tracks,
         frame_wh=frame_wh,
-        lost_s=stats.lost_s if stats.finished else 0.0,
-        corrupt_packets=stats.corrupt_packets,
+        damage=DecodeDamage.of(stats),
         analyze_s=time.perf_counter() - t0 - classify_s,
         classify_s=classify_s,
         descriptors=collector.descriptors() if collector is not None else {},

@@ -54,3 +54,28 @@ def write_json_atomic(path: str | os.PathLike, obj, *, mode: int | None = None) 
     """``obj`` as indented JSON through :func:`write_atomic` (``mode``: as there)."""
     data = json.dumps(obj, indent=1, default=str).encode("utf-8")
     return write_atomic(path, lambda f: f.write(data), mode=mode)
+
+
+class NotWritableError(OSError):
+    """A folder this process must write into cannot be created or written (``str()`` names it)."""
+
+
+def ensure_writable_dir(path: str | os.PathLike, what: str = "output folder") -> Path:
+    """Create ``path`` (and its parents) if needed and prove it writable by creating and removing a
+    hidden temporary file in it; returns it resolved.
+
+    A real write, not ``os.access``: root passes every permission check, yet still cannot write
+    under a regular file or on a read-only mount.
+
+    Raises:
+        NotWritableError: one line naming the folder and the operating system's reason.
+    """
+    folder = Path(path).resolve()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=".write-check.", suffix=".tmp", dir=folder)
+        os.close(fd)
+        os.unlink(tmp)
+    except OSError as e:
+        raise NotWritableError(f"cannot write into the {what} {folder}: {e.strerror or e}") from e
+    return folder

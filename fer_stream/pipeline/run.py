@@ -28,6 +28,7 @@ from fer_stream.inputs import Lecture
 from fer_stream.lecture import SegmentResult, assemble
 from fer_stream.ops import claims as claims_
 from fer_stream.ops import runlog
+from fer_stream.ops.atomic import ensure_writable_dir
 from fer_stream.pipeline.cluster import check_inputs_reachable, connect
 from fer_stream.pipeline.placement import (
     PLACEMENT_WAIT_S,
@@ -40,6 +41,7 @@ from fer_stream.pipeline.placement import (
 )
 from fer_stream.pipeline.summary import Display, RunSummary, VideoResult, VideoStatus, error_of
 from fer_stream.pipeline.workers import Progress, analyze_segment, inspect_file, make_classifiers
+from fer_stream.video import DecodeDamage
 
 
 class _Task(enum.StrEnum):
@@ -395,13 +397,13 @@ class _Run:
             "faces": lec.faces.num_rows,
             "students": lec.students,
         }
+        damage = sum((p.damage for p in parts), DecodeDamage())
         row = self._row(
             v,
             VideoStatus.DONE,
             None,
+            damage,
             **counts,
-            lost_s=float(sum(p.lost_s for p in parts)),
-            corrupt_packets=int(sum(p.corrupt_packets for p in parts)),
             analyze_s=float(sum(p.analyze_s for p in parts)),
             classify_s=float(sum(p.classify_s for p in parts)),
         )
@@ -411,6 +413,8 @@ class _Run:
             video_id=vid,
             wall_s=row["wall_s"],
             segment_nodes=[p.node_id for p in parts],
+            incomplete=damage.incomplete,
+            warnings=_warnings(v, damage),
             **counts,
         )
         self._finish(v, result, row)
@@ -429,6 +433,7 @@ class _Run:
             error_type=err[0],
             error_message=err[1],
             wall_s=row["wall_s"],
+            warnings=_warnings(v, None),
         )
         self._finish(v, result, row)
         self.aborted = self.strict
@@ -456,9 +461,19 @@ class _Run:
                 f"done    {v.path}: {result.sampled_frames} frames, {result.faces} faces, "
                 f"{result.students} students, {result.wall_s:.1f} s"
             )
+        for w in result.warnings:
+            self.display.line(f"WARNING {v.path}: {w}")
 
-    def _row(self, v: _Video, status: VideoStatus, err: tuple[str, str] | None, **counts) -> dict:
-        """The videos/ row of ``v`` (counts and timings of a done video in ``counts``)."""
+    def _row(
+        self,
+        v: _Video,
+        status: VideoStatus,
+        err: tuple[str, str] | None,
+        damage: DecodeDamage | None = None,
+        **counts,
+    ) -> dict:
+        """The videos/ row of ``v`` (a done video's decode damage in ``damage``, its counts and
+        timings in ``counts``)."""
         ins, info, now = v.inspect, v.inspect.get("info"), time.time()
         return {
             "video_id": v.video_id,
@@ -479,8 +494,13 @@ class _Run:
             "faces": None,
             "students": None,
             "segments": len(v.segments) or None,
-            "lost_s": None,
-            "corrupt_packets": None,
+            "lost_s": damage.lost_s if damage else None,
+            "corrupt_packets": damage.corrupt_packets if damage else None,
+            "decode_errors": damage.decode_errors if damage else None,
+            "missing_frames": damage.missing_frames if damage else None,
+            "damaged_frames": damage.damaged_frames if damage else None,
+            "incomplete": damage.incomplete if damage else None,
+            "warnings": "; ".join(_warnings(v, damage)) or None,
             "model_version": self.model.version,
             "pipeline_version": PIPELINE_VERSION,
             "config_hash": self.chash,
@@ -494,6 +514,17 @@ class _Run:
             "classify_s": None,
             **counts,
         }
+
+
+def _warnings(v: _Video, damage: DecodeDamage | None) -> list[str]:
+    """What the user should know about a video that the status does not say: decode damage (the
+    records miss or misread that part), course or date from the fallback, and why."""
+    out = []
+    if damage is not None and damage.incomplete:
+        out.append(f"incomplete: {damage.describe()}")
+    if v.meta.warning:
+        out.append(f"filed under {v.meta.course} {v.meta.lecture_date}: {v.meta.warning}")
+    return out
 
 
 def _done_runs(output: Path, chash: str) -> dict[str, set[str]]:
@@ -543,9 +574,11 @@ def run(
         Failed videos are in it and in ``videos/``; nothing is raised for them. Raises for a bad
         run, before any work: inputs that do not exist or that a worker node cannot read
         (:class:`InputsNotShared`), unusable weights, classifier actors the cluster cannot place
-        (:class:`PlacementError`).
+        (:class:`PlacementError`); an output folder that cannot be created or written
+        (``fer_stream.ops.atomic.NotWritableError``, an ``OSError``; checked before Ray starts).
     """
     config = config or PipelineConfig()
+    output = ensure_writable_dir(output)  # before Ray: NotWritableError names the folder
     if not ray.is_initialized():
         connect()
     paths = [x for x in inputs if not isinstance(x, Lecture)]
@@ -553,6 +586,6 @@ def run(
     for lec in inputs_.resolve(paths, sidecar_root) if paths else []:
         resolved.setdefault(lec.path, lec)
     videos = [_Video(lec) for lec in resolved.values()]
-    job = _Run(Path(output).resolve(), config, force, strict, progress, placement_wait_s)
+    job = _Run(output, config, force, strict, progress, placement_wait_s)
     check_inputs_reachable([v.path for v in videos])
     return job.execute(videos)

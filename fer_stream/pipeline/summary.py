@@ -39,6 +39,8 @@ class VideoResult:
     students: int = 0
     wall_s: float = 0.0
     reason: str = ""  # why it was skipped
+    incomplete: bool = False  # done, but decoding lost or damaged part of it (videos.incomplete)
+    warnings: list[str] = field(default_factory=list)  # decode damage, fallback course/date: why
     segment_nodes: list[str] = field(default_factory=list)  # Ray node id that ran each segment
 
 
@@ -75,8 +77,11 @@ class RunSummary:
         frames = sum(r.sampled_frames for r in self.results)
         faces = sum(r.faces for r in self.results)
         not_run = self.inputs - len(self.results)
+        incomplete = sum(r.incomplete for r in self.results)
         lines = [
-            f"run {self.run_id}: {self.inputs} videos: {self.count('done')} done, "
+            f"run {self.run_id}: {self.inputs} videos: {self.count('done')} done"
+            + (f" ({incomplete} incomplete)" if incomplete else "")
+            + ", "
             f"{self.count('skipped')} skipped, {self.count('failed')} failed"
             + (f", {not_run} not analysed (aborted by --strict)" if self.aborted and not self.error else "")
             + (f", {not_run} not analysed (stopped)" if self.error else "")
@@ -93,6 +98,7 @@ class RunSummary:
         lines += [
             f"  FAILED {r.path}: {r.error_type}: {r.error_message}" for r in self.results if r.error_type
         ]
+        lines += [f"  WARNING {r.path}: {w}" for r in self.results for w in r.warnings]
         return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ what was lost; :func:`check_decoded` turns too large a loss into :class:`Truncat
 
 from fer_stream.video.container import (
     TRUNCATION_TOLERANCE_S,
+    DecodeDamage,
     DecodeStats,
     EmptyFileError,
     NotAVideoError,
@@ -28,6 +29,7 @@ from fer_stream.video.container import (
     VideoError,
     VideoInfo,
     VideoNotFoundError,
+    VideoUnreadableError,
     check_decoded,
     probe,
 )
@@ -36,6 +38,7 @@ from fer_stream.video.decode import SEEK_MIN_SAMPLE_PERIOD_KEYFRAMES, iter_frame
 __all__ = [
     "SEEK_MIN_SAMPLE_PERIOD_KEYFRAMES",
     "TRUNCATION_TOLERANCE_S",
+    "DecodeDamage",
     "DecodeStats",
     "EmptyFileError",
     "NoVideoStreamError",
@@ -46,6 +49,7 @@ __all__ = [
     "VideoError",
     "VideoInfo",
     "VideoNotFoundError",
+    "VideoUnreadableError",
     "check_decoded",
     "iter_frames",
     "probe",

@@ -51,6 +51,13 @@ class EmptyFileError(VideoError):
     """The file has 0 bytes (an upload or copy that never wrote anything)."""
 
 
+class VideoUnreadableError(VideoError, PermissionError):
+    """The file exists but this process may not read it (permissions; also a ``PermissionError``).
+
+    The file itself may be a good video: fix its permissions (or the folder's) and run again.
+    """
+
+
 class NotAVideoError(VideoError):
     """FFmpeg cannot parse the file as any media container (e.g. a text file renamed ``.mp4``)."""
 
@@ -147,6 +154,13 @@ class DecodeStats:
         corrupt_packets: packets the demuxer flagged corrupt or the decoder rejected.
         corrupt_frames: frames the decoder flagged corrupt (concealed errors); still yielded.
         decode_errors: errors raised by the demuxer or decoder that were skipped.
+        missing_frames: frames absent from the decoded sequence, at a constant frame rate: gaps in
+            pts between consecutive decoded frames (damaged data the demuxer or decoder dropped,
+            often without any error). Not counted across seeks, nor at variable frame rate.
+        damaged_frames: frames decoded from damaged data: from a corrupt packet, decode error,
+            corrupt frame or gap up to the next intact keyframe, where the decoder starts afresh
+            (in between, pictures are concealed from broken references: smeared faces). Counted
+            among the frames decoded (seek mode skips some).
         mode: ``"decode"`` or ``"seek"``, as chosen (``"auto"`` resolves to one of them).
         seeks: container seeks made.
         expected_duration_s: duration the file declares (``VideoInfo.duration_s``); ``None`` if unknown.
@@ -162,6 +176,8 @@ class DecodeStats:
     corrupt_packets: int = 0
     corrupt_frames: int = 0
     decode_errors: int = 0
+    missing_frames: int = 0
+    damaged_frames: int = 0
     mode: str = ""
     seeks: int = 0
     expected_duration_s: float | None = None
@@ -183,6 +199,62 @@ class DecodeStats:
     def truncated(self) -> bool:
         """The range decoded to the end, yet more than TRUNCATION_TOLERANCE_S seconds were lost."""
         return self.finished and self.lost_s > TRUNCATION_TOLERANCE_S
+
+
+@dataclass(frozen=True, kw_only=True)
+class DecodeDamage:
+    """What decoding lost or damaged in a video (or a segment of it): ``DecodeStats`` counters kept.
+
+    Attributes:
+        lost_s: seconds of the declared duration that never decoded (0 unless the stream ended early).
+        corrupt_packets, decode_errors, missing_frames, damaged_frames: as in :class:`DecodeStats`.
+    """
+
+    lost_s: float = 0.0
+    corrupt_packets: int = 0
+    decode_errors: int = 0
+    missing_frames: int = 0
+    damaged_frames: int = 0
+
+    @classmethod
+    def of(cls, stats: DecodeStats) -> DecodeDamage:
+        """The counters of a finished ``iter_frames`` loop (``lost_s`` 0 if it stopped early)."""
+        return cls(
+            lost_s=stats.lost_s if stats.finished else 0.0,
+            corrupt_packets=stats.corrupt_packets,
+            decode_errors=stats.decode_errors,
+            missing_frames=stats.missing_frames,
+            damaged_frames=stats.damaged_frames,
+        )
+
+    def __add__(self, other: DecodeDamage) -> DecodeDamage:
+        """The damage of two segments of one video together."""
+        return DecodeDamage(
+            lost_s=self.lost_s + other.lost_s,
+            corrupt_packets=self.corrupt_packets + other.corrupt_packets,
+            decode_errors=self.decode_errors + other.decode_errors,
+            missing_frames=self.missing_frames + other.missing_frames,
+            damaged_frames=self.damaged_frames + other.damaged_frames,
+        )
+
+    @property
+    def incomplete(self) -> bool:
+        """Anything lost or damaged: more than TRUNCATION_TOLERANCE_S lost, or any count above 0."""
+        counts = (self.corrupt_packets, self.decode_errors, self.missing_frames, self.damaged_frames)
+        return self.lost_s > TRUNCATION_TOLERANCE_S or any(counts)
+
+    def describe(self) -> str:
+        """E.g. ``"21 frames missing, 40 frames damaged, 2 decode errors"``; ``""`` when intact."""
+        if not self.incomplete:
+            return ""
+        parts = [
+            f"{self.lost_s:.1f} s not decoded" if self.lost_s > TRUNCATION_TOLERANCE_S else "",
+            f"{self.missing_frames} frames missing" if self.missing_frames else "",
+            f"{self.damaged_frames} frames damaged" if self.damaged_frames else "",
+            f"{self.decode_errors} decode errors" if self.decode_errors else "",
+            f"{self.corrupt_packets} corrupt packets" if self.corrupt_packets else "",
+        ]
+        return ", ".join(p for p in parts if p)
 
 
 def check_decoded(stats: DecodeStats, tolerance_s: float = TRUNCATION_TOLERANCE_S) -> DecodeStats:
@@ -211,17 +283,22 @@ def check_decoded(stats: DecodeStats, tolerance_s: float = TRUNCATION_TOLERANCE_
 def _open(path: str | os.PathLike) -> Iterator[tuple[av.container.InputContainer, av.VideoStream]]:
     """Open ``path`` and pick its video stream, mapping every failure to a VideoError."""
     p = Path(path)
-    if not p.exists():
-        raise VideoNotFoundError(p, "no such file")
-    if not p.is_file():
-        raise NotAVideoError(p, "not a regular file")
-    if p.stat().st_size == 0:
-        raise EmptyFileError(p, "file is empty (0 bytes)")
+    try:
+        if not p.exists():
+            raise VideoNotFoundError(p, "no such file")
+        if not p.is_file():
+            raise NotAVideoError(p, "not a regular file")
+        if p.stat().st_size == 0:
+            raise EmptyFileError(p, "file is empty (0 bytes)")
+    except PermissionError as e:  # a folder on the way that this user may not enter
+        raise VideoUnreadableError(p, f"no permission to read it ({e.strerror})") from e
     try:
         # metadata_errors="replace": a tag in a legacy encoding must not make a good video unreadable.
         container = av.open(str(p), metadata_errors="replace")
     except av.error.FileNotFoundError as e:
         raise VideoNotFoundError(p, "no such file") from e
+    except PermissionError as e:  # EACCES/EPERM (av.error.PermissionError): not the file's fault
+        raise VideoUnreadableError(p, f"no permission to read it ({e.strerror or e})") from e
     except (av.FFmpegError, UnicodeDecodeError) as e:
         raise NotAVideoError(p, f"not a media container FFmpeg can parse ({e})") from e
     with container:
@@ -318,7 +395,8 @@ def probe(path: str | os.PathLike) -> VideoInfo:
     read the rotation (display matrix side data) and to prove that a decoder exists.
 
     Raises:
-        VideoNotFoundError, EmptyFileError, NotAVideoError, NoVideoStreamError, UnsupportedCodecError.
+        VideoNotFoundError, VideoUnreadableError, EmptyFileError, NotAVideoError, NoVideoStreamError,
+        UnsupportedCodecError.
     """
     with _open(path) as (container, stream):
         stats = DecodeStats(path=str(path))

@@ -114,6 +114,10 @@ class _Cursor:
         # After a seek or lost data, counting frames no longer gives the index: re-derive it.
         self._reanchor = False
         self._errors_seen = 0
+        # Damage tracking: the error count last seen, and whether the frames now come from damaged
+        # data (until the next intact keyframe).
+        self._damage_seen = 0
+        self._damaged = False
         self.constant_rate, self.full_index = _rate_kind(stream, fps)  # frame rate or None, bool
 
     def _frame_pts_s(self, frame: av.VideoFrame) -> float:
@@ -192,15 +196,20 @@ class _Cursor:
             return None
         pts_s = self._frame_pts_s(frame)
         errors = self.stats.corrupt_packets + self.stats.decode_errors
+        gap = 0
         if self.constant_rate:
             # Robust to seeks and to frames lost in damaged data, which counting is not.
-            self.index = round(pts_s * self.constant_rate)
+            index = round(pts_s * self.constant_rate)
+            if not self._reanchor and self.index >= 0:  # consecutive frames of one decoding run
+                gap = max(0, index - self.index - 1)
+            self.index, self._reanchor = index, False
         elif self._reanchor or errors != self._errors_seen:
             j = self._keyframe_position(frame)
             self.index = j if j is not None else (round(pts_s * self.fps) if self.fps else self.index + 1)
             self._reanchor, self._errors_seen = False, errors
         else:
             self.index += 1
+        self._count_damage(frame, errors + self.stats.corrupt_frames, gap)
         self.pts_s = pts_s
         if frame.duration:
             duration = float(frame.duration * self.tb)
@@ -208,6 +217,22 @@ class _Cursor:
             duration = 1.0 / self.fps if self.fps else 0.0
         self.stats.decoded_until_s = max(self.stats.decoded_until_s, pts_s + duration)
         return frame
+
+    def _count_damage(self, frame: av.VideoFrame, errors: int, gap: int) -> None:
+        """Count missing frames, and frames decoded from damaged data (``DecodeStats``).
+
+        Damaged data shows as errors (corrupt packets, decode errors, corrupt frames) or as a gap in
+        pts; the frames that follow reference broken pictures until the next intact keyframe.
+        """
+        self.stats.missing_frames += gap
+        new_damage = errors != self._damage_seen or gap > 0
+        self._damage_seen = errors
+        if new_damage or frame.is_corrupt:
+            self._damaged = True
+        elif frame.key_frame:
+            self._damaged = False
+        if self._damaged:
+            self.stats.damaged_frames += 1
 
     def keyframe_ahead(self, t_s: float) -> bool:
         """Whether a seek to ``t_s`` would land past the current position (skipping decode work).
@@ -264,8 +289,9 @@ def iter_frames(
 
     Raises:
         ValueError for bad arguments (at call time); on the first ``next()``: VideoNotFoundError,
-        EmptyFileError, NotAVideoError, NoVideoStreamError, UnsupportedCodecError. Truncation and
-        corrupt packets do not raise: they are counted in ``stats``.
+        VideoUnreadableError, EmptyFileError, NotAVideoError, NoVideoStreamError,
+        UnsupportedCodecError. Truncation, corrupt packets, missing and damaged frames do not raise:
+        they are counted in ``stats``.
     """
     if not sample_fps > 0:
         raise ValueError(f"sample_fps must be > 0, got {sample_fps}")
@@ -351,10 +377,13 @@ def _iter_frames(
                 yield SampledFrame(cursor.index, cursor.pts_s, image)
             stats.finished = True
     finally:
-        if stats.corrupt_packets or stats.decode_errors:
+        if stats.corrupt_packets or stats.decode_errors or stats.missing_frames or stats.damaged_frames:
             log.warning(
-                "%s: skipped %d corrupt packets (%d decode errors)",
+                "%s: damaged data: %d corrupt packets skipped, %d decode errors, %d frames missing, "
+                "%d frames decoded from damaged data",
                 path,
                 stats.corrupt_packets,
                 stats.decode_errors,
+                stats.missing_frames,
+                stats.damaged_frames,
             )
