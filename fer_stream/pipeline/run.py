@@ -23,7 +23,14 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from fer_stream import inputs as inputs_
 from fer_stream import records
-from fer_stream.config import PIPELINE_VERSION, ModelInfo, PipelineConfig, config_hash
+from fer_stream.config import (
+    CROP_SIZE_WITHOUT_EMOTION,
+    PIPELINE_VERSION,
+    ModelInfo,
+    PipelineConfig,
+    config_hash,
+    describe_signals,
+)
 from fer_stream.inputs import Lecture
 from fer_stream.lecture import SegmentResult, assemble
 from fer_stream.ops import claims as claims_
@@ -104,7 +111,8 @@ class _Run:
     ):
         self.output, self.config, self.force, self.strict = output, config, force, strict
         self.progress, self.placement_wait_s = progress, placement_wait_s
-        self.model = ModelInfo.load(config.weights)
+        # None when emotion is not inferred: no weights read, no classifier actor started
+        self.model = ModelInfo.of(config)
         analysis = config.analysis(self.model)
         self.chash = config_hash(analysis)
         self.config_json = json.dumps(analysis, sort_keys=True)
@@ -119,9 +127,14 @@ class _Run:
         self.error: str | None = None  # why the run stopped early
         # Enough segments in flight to keep every CPU busy, few enough that results do not pile up.
         self.max_segments = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
-        n, _, opts, self.worker_slots = classifier_plan(config)
+        opts: dict = {}  # the Ray options of a classifier actor (none when emotion is off)
+        if self.model is None:  # emotion off: every CPU is a video worker
+            self.worker_slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            n = 0
+        else:
+            n, _, opts, self.worker_slots = classifier_plan(config)
         self.pool = (n, actor_needs(opts))  # what the classifier actors need, for the checks
-        problem = placement_problem(*self.pool, alive_nodes())
+        problem = placement_problem(*self.pool, alive_nodes()) if n else None
         if problem:  # before any work: Ray would wait for such actors forever
             raise PlacementError(f"the classifier actors cannot be placed: {problem}")
         # Claims: another run on this output analysing a video makes this one wait for it.
@@ -143,6 +156,7 @@ class _Run:
         self.done_runs = _done_runs(self.output, self.chash)  # video_id -> runs that did it
         done_before = set() if self.force else set(self.done_runs)
         self.display = Display(len(videos), self.progress)
+        self.display.line(describe_signals(self.config.signals))  # before any work starts
         # On the driver's node: a lost worker node must not take the run's progress counter with it
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self.counter = Progress.options(scheduling_strategy=here).remote()  # type: ignore[attr-defined]
@@ -184,7 +198,8 @@ class _Run:
             run_id=self.run_id,
             output=str(self.output),
             config_hash=self.chash,
-            model_version=self.model.version,
+            model_version=self.model.version if self.model is not None else None,
+            signals=sorted(s.value for s in self.config.signals),
             inputs=len(videos),
             results=[self.results[v.path] for v in videos if v.path in self.results],
             wall_s=time.time() - t0,
@@ -321,7 +336,8 @@ class _Run:
         busy = self._running_segments()
         while busy < self.max_segments and not self.aborted and (self.queue or self._start_next()):
             v, k = self.queue.pop(0)
-            if self.classifiers is None:  # only once there is work: a rerun that skips all starts none
+            if self.classifiers is None and self.model is not None:  # only once there is work: a
+                # rerun that skips all starts none; emotion off starts none at all
                 self.weights = [ray.put(self.model.blob)]  # nested: passed along unresolved
                 self.classifiers = make_classifiers(self.config)
                 self.classifier_nodes = [""] * len(self.classifiers)
@@ -336,9 +352,9 @@ class _Run:
                 start_s,
                 end_s,
                 self.config,
-                self.model.input_size,
+                self.model.input_size if self.model is not None else CROP_SIZE_WITHOUT_EMOTION,
                 self.classifiers,
-                self.weights,
+                self.weights if self.model is not None else None,
                 self.counter,
             )
             self.pending[ref] = (_Task.SEGMENT, v, k)
@@ -478,7 +494,7 @@ class _Run:
             "segments": len(v.segments) or None,
             "lost_s": None,
             "corrupt_packets": None,
-            "model_version": self.model.version,
+            "model_version": self.model.version if self.model is not None else None,
             "pipeline_version": PIPELINE_VERSION,
             "config_hash": self.chash,
             "config_json": self.config_json,
