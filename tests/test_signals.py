@@ -97,6 +97,46 @@ def test_check_says_which_signals_before_any_work(monkeypatch, capsys):
     assert "signals inferred: attention, emotion (not inferred: identity)" in calls[1]
 
 
+@pytest.mark.parametrize("command", ["analyze", "nightly"])
+def test_analyze_and_nightly_say_which_signals_before_any_work(command, monkeypatch, capsys, tmp_path):
+    from fer_stream import pipeline
+    from fer_stream.cli import analyze
+    from fer_stream.cli import nightly as nightly_cmd
+
+    def no_ray(*a, **k):  # the first piece of work: the line must already be out
+        print("CONNECT", flush=True)
+        raise ConnectionError("no cluster here")
+
+    monkeypatch.setattr(pipeline, "connect", no_ray)
+    monkeypatch.setattr(cli, "COMMANDS", (analyze, nightly_cmd))
+    clip = shared("videos/single_face.mp4")
+    if command == "analyze":
+        argv = [
+            "analyze",
+            "--input",
+            str(clip),
+            "--output",
+            str(tmp_path / "o"),
+            "--attention-only",
+            "--quiet",
+        ]
+    else:
+        (tmp_path / "in").mkdir()
+        argv = [
+            "nightly",
+            "--inbox",
+            str(tmp_path / "in"),
+            "--output",
+            str(tmp_path / "o"),
+            "--attention-only",
+        ]
+        argv += ["--quiet"]
+    cli.main(argv)
+    out = capsys.readouterr().out
+    # the first line, before Ray (analyze) or the inbox, lock and run record (nightly)
+    assert out.splitlines()[0] == "signals inferred: attention (not inferred: emotion, identity)"
+
+
 def test_an_attention_only_night_on_ray_records_its_signals_and_reports_no_emotion(local_ray, tmp_path):
     """The Ray pipeline under nightly: weights that do not exist are never read, no classifier
     actor is started, and the run record, videos/ and the reports say attention only."""

@@ -29,7 +29,6 @@ from fer_stream.config import (
     ModelInfo,
     PipelineConfig,
     config_hash,
-    describe_signals,
 )
 from fer_stream.inputs import Lecture
 from fer_stream.lecture import SegmentResult, assemble
@@ -156,7 +155,6 @@ class _Run:
         self.done_runs = _done_runs(self.output, self.chash)  # video_id -> runs that did it
         done_before = set() if self.force else set(self.done_runs)
         self.display = Display(len(videos), self.progress)
-        self.display.line(describe_signals(self.config.signals))  # before any work starts
         # On the driver's node: a lost worker node must not take the run's progress counter with it
         here = NodeAffinitySchedulingStrategy(ray.get_runtime_context().get_node_id(), soft=False)
         self.counter = Progress.options(scheduling_strategy=here).remote()  # type: ignore[attr-defined]
