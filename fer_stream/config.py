@@ -8,6 +8,7 @@ defaults (``fer_stream.cli.options``), so a default is written once, here.
 from __future__ import annotations
 
 import dataclasses
+import enum
 import hashlib
 import json
 from dataclasses import dataclass, field
@@ -22,6 +23,43 @@ from fer_stream.labels import FER2013_LABELS, canonical
 from fer_stream.validity import Gates
 
 PIPELINE_VERSION = fer_stream.__version__
+
+
+class Signal(enum.StrEnum):
+    """What an analysis infers about the people in a video (docs/COMPLIANCE.md: the law of each).
+
+    ``attention``: presence and head state (up / down / around / phone), the head-up rate and the
+    attention score, from face boxes, head pose and eyes. ``emotion``: the expression model's 7
+    probabilities and label. ``identity``: face descriptors matched to enrolled students or seats
+    (biometric data).
+    """
+
+    ATTENTION = "attention"
+    EMOTION = "emotion"
+    IDENTITY = "identity"
+
+
+# The product's default: what it inferred before signals could be chosen (identity stays opt-in).
+DEFAULT_SIGNALS: frozenset[Signal] = frozenset({Signal.ATTENTION, Signal.EMOTION})
+# Side of the aligned crops when no emotion model sets it (picture detection reads their motion;
+# its thresholds were measured on the default model's 48 px crops, docs/VALIDITY.md).
+CROP_SIZE_WITHOUT_EMOTION = 48
+
+
+def parse_signals(text: str) -> frozenset[Signal]:
+    """``"attention,emotion"`` -> the set of :class:`Signal`; ``ValueError`` names an unknown one."""
+    names = [x.strip().lower() for x in text.split(",") if x.strip()]
+    unknown = [x for x in names if x not in Signal._value2member_map_]
+    if unknown or not names:
+        raise ValueError(f"--signals: unknown {unknown or 'empty list'}; choose from {', '.join(Signal)}")
+    return frozenset(Signal(x) for x in names)
+
+
+def describe_signals(signals: frozenset[Signal]) -> str:
+    """One line for people: what will be inferred and what will not (``check``, run start, reports)."""
+    on = [s.value for s in Signal if s in signals]
+    off = [s.value for s in Signal if s not in signals]
+    return f"signals inferred: {', '.join(on)}" + (f" (not inferred: {', '.join(off)})" if off else "")
 
 
 @dataclass(frozen=True)
@@ -89,6 +127,11 @@ class PipelineConfig:
             ``IdentityConfig``: up to ``max_per_track`` face descriptors per track are computed, and
             student keys get course-wide ids from ``OUTPUT/identity/<course>/`` (roster, else seat
             map, else pseudonyms; ``fer_stream.identity``). Descriptors stay in that store.
+        signals: what is inferred (:class:`Signal`; docs/COMPLIANCE.md). ``attention`` is always on
+            (presence and head state are what every record is about). Without ``emotion`` the
+            emotion model is never read or run: the ``p_*``, ``emotion`` and ``model_version``
+            columns are null and ``emotion_readable`` false. ``identity`` and ``identity`` above
+            go together: either one turns the other on (``IdentityConfig()`` defaults).
     """
 
     sample_fps: float = 2.0
@@ -116,8 +159,19 @@ class PipelineConfig:
     classifier_cpus: float = 1.0
     backend: str = "auto"
     identity: IdentityConfig | None = None
+    signals: frozenset[Signal] = DEFAULT_SIGNALS
 
     def __post_init__(self):
+        signals = frozenset(Signal(s) for s in self.signals)  # also accepts plain strings
+        if Signal.ATTENTION not in signals:
+            raise ValueError(
+                "signals must include attention (presence and head state are every record's base)"
+            )
+        if self.identity is not None:
+            signals |= {Signal.IDENTITY}
+        elif Signal.IDENTITY in signals:
+            object.__setattr__(self, "identity", IdentityConfig())
+        object.__setattr__(self, "signals", signals)
         if not self.sample_fps > 0 or not self.segment_s > 0:
             raise ValueError("sample_fps and segment_s must be > 0")
         if self.batch_size < 1 or self.batches_in_flight < 1:
@@ -135,21 +189,32 @@ class PipelineConfig:
                 raise TypeError(f"identity must be an IdentityConfig, not {type(self.identity).__name__}")
 
     @property
+    def emotion(self) -> bool:
+        """Whether the emotion model runs (``Signal.EMOTION`` in :attr:`signals`)."""
+        return Signal.EMOTION in self.signals
+
+    @property
     def detect_every(self) -> int:
         """Sampled frames per full detection (1: every frame)."""
         return max(1, round(self.detect_every_s * self.sample_fps))
 
-    def analysis(self, model: ModelInfo) -> dict:
-        """Everything that changes the records, as plain JSON-able data (hashed into config_hash)."""
+    def analysis(self, model: ModelInfo | None) -> dict:
+        """Everything that changes the records, as plain JSON-able data (hashed into config_hash).
+
+        ``model``: the emotion weights; ``None`` exactly when emotion is not inferred.
+        """
+        if (model is None) == self.emotion:
+            raise ValueError("analysis: pass the emotion model exactly when emotion is inferred")
         return {
             "schema_version": records.SCHEMA_VERSION,
+            "signals": sorted(s.value for s in self.signals),
             "sample_fps": self.sample_fps,
             "detector": self.detector,
             "min_face_px": self.min_face_px,
             "detect_every": self.detect_every,
-            "crop_size": model.input_size,
-            "model_version": model.version,
-            "weights_sha256": model.sha256,
+            "crop_size": model.input_size if model is not None else CROP_SIZE_WITHOUT_EMOTION,
+            "model_version": model.version if model is not None else None,
+            "weights_sha256": model.sha256 if model is not None else None,
             "tracker": dataclasses.asdict(self.tracker),
             "students": dataclasses.asdict(self.students),
             "attention": dataclasses.asdict(self.attention),
@@ -199,3 +264,8 @@ class ModelInfo:
                 f"weights {name_or_path} predict {labels}; the records need FER2013's {FER2013_LABELS}"
             )
         return cls(blob, w.version, labels, int(w.meta["input_size"]), hashlib.sha256(blob).hexdigest())
+
+    @classmethod
+    def of(cls, config: PipelineConfig) -> ModelInfo | None:
+        """The emotion weights of ``config``, or ``None`` when it infers no emotion (nothing is read)."""
+        return cls.load(config.weights) if config.emotion else None

@@ -204,22 +204,29 @@ def print_student_report(output: str | Path, video_path: str | Path) -> list[dic
         return []
     vid = row.column("video_id")[0].as_py()
     rows = student_report(output, vid)
+    from fer_stream.reports.signals import lecture_signals
+
     n = row.column("sampled_frames")[0].as_py()
-    print(f"\n{video_path}: {n} sampled frames, model {row.column('model_version')[0].as_py()}")
+    signals = lecture_signals(row.column("config_json")[0].as_py())
+    print(f"\n{video_path}: {n} sampled frames, model {row.column('model_version')[0].as_py() or 'none'}")
+    print(f"signals inferred: {', '.join(signals)} (docs/COMPLIANCE.md)")
+    emotion_on = "emotion" in signals
     # "readable": the share of the student's frames each number rests on (docs/VALIDITY.md)
     print(
         f"{'student':16} {'min seen':>8} {'present':>7} {'attentive':>9} {'readable':>8} "
-        f"{'longest off s':>13}  emotion (share, readable)"
+        f"{'longest off s':>13}" + ("  emotion (share, readable)" if emotion_on else "")
     )
     for r in rows:
         rate = "-" if r["attention_rate"] is None else f"{r['attention_rate']:.2f}"
-        if r["dominant_emotion"] is None:
+        if not emotion_on:
+            emotion = ""
+        elif r["dominant_emotion"] is None:
             emotion = "unreadable (face too small)"
         else:
             emotion = f"{r['dominant_emotion']} ({r['dominant_share']:.2f}, {r['emotion_readable']:.2f})"
         print(
             f"{r['student_id']:16} {r['minutes_visible']:8.2f} {r['presence']:7.2f} {rate:>9} "
-            f"{r['attention_readable']:8.2f} {r['longest_inattentive_s']:13.1f}  {emotion}"
+            f"{r['attention_readable']:8.2f} {r['longest_inattentive_s']:13.1f}  {emotion}".rstrip()
         )
     print("(fer-stream report student_attention --data OUTPUT for the full report; docs/REPORTS.md)")
     return rows

@@ -226,6 +226,7 @@ class _Night:
             },
             counts={},
             videos=[],
+            signals=sorted(s.value for s in self.config.signals),  # what this night infers (COMPLIANCE.md)
         )
 
     def save(self) -> Path:
@@ -235,9 +236,12 @@ class _Night:
         """The night's work, under :func:`locked_run` (which has already recovered the output)."""
         from fer_stream import pipeline  # imports Ray: only when a night runs
 
-        model = ModelInfo.load(self.config.weights)
+        model = ModelInfo.of(self.config)  # None: emotion not inferred, no weights read
         self.chash = config_hash(self.config.analysis(model))
-        self.record.update(config_hash=self.chash, model_version=model.version)
+        self.record.update(
+            config_hash=self.chash,
+            model_version=model.version if model is not None else None,
+        )
         state = load_state(self.output)
         files = scan_inbox(self.inbox, state, self.options.settle_s, self.now, exclude=self.quarantine)
         self._plan(files, state, model)
@@ -477,7 +481,10 @@ class _Night:
 
 
 def _other_model(rows: list[dict], model) -> bool:
-    """Were all of a video's done rows written by other weights than ``model``?"""
+    """Were all of a video's done rows written by other weights than ``model``? (``None``, emotion
+    not inferred: the records need no weights, so no)"""
+    if model is None:
+        return False
     for r in rows:
         try:
             sha = json.loads(r["config_json"]).get("weights_sha256")

@@ -80,7 +80,12 @@ def _box(name: str, what: str) -> pa.Field:
 
 def _prob(label: str) -> pa.Field:
     return _field(
-        f"p_{label}", pa.float32(), "probability", f"probability of '{label}'; the 7 p_* of a row sum to 1"
+        f"p_{label}",
+        pa.float32(),
+        "probability",
+        f"probability of '{label}'; the 7 p_* of a row sum to 1; null when emotion is not inferred "
+        "(the run's signals, docs/COMPLIANCE.md)",
+        nullable=True,
     )
 
 
@@ -208,7 +213,13 @@ FACES_SCHEMA = _schema(
             "the p_* are kept for research, reports never count them)",
             nullable=True,
         ),
-        _field("model_version", pa.string(), "", "version of the emotion model's weights"),
+        _field(
+            "model_version",
+            pa.string(),
+            "",
+            "version of the emotion model's weights; null when emotion is not inferred",
+            nullable=True,
+        ),
     ],
 )
 
@@ -299,7 +310,13 @@ VIDEOS_SCHEMA = _schema(
             "that is no valid course name (filed under 'unknown'); null if none",
             nullable=True,
         ),
-        _field("model_version", pa.string(), "", "version of the emotion model's weights"),
+        _field(
+            "model_version",
+            pa.string(),
+            "",
+            "version of the emotion model's weights; null when emotion is not inferred",
+            nullable=True,
+        ),
         _field("pipeline_version", pa.string(), "", "fer_stream version that wrote the records"),
         _field(
             "config_hash",
@@ -447,34 +464,40 @@ class FaceColumns:
 
 def faces_table(
     measured: Mapping[str, np.ndarray],
-    probs: np.ndarray,
+    probs: np.ndarray | None,
     student_id: Sequence[str | None],
     *,
     video_id: str,
     course: str,
     lecture_date: date,
-    model_version: str,
+    model_version: str | None,
     static: np.ndarray | None = None,
 ) -> pa.Table:
     """The ``faces`` table of one video.
 
     Args:
         measured: :meth:`FaceColumns.arrays` (several segments concatenated, in frame order).
-        probs: ``(N, 7) float32`` in ``FER2013_LABELS`` order (rows sum to 1).
+        probs: ``(N, 7) float32`` in ``FER2013_LABELS`` order (rows sum to 1); ``None`` when emotion
+            is not inferred: the ``p_*``, ``emotion`` and ``model_version`` are null and
+            ``emotion_readable`` is false (nothing about an expression is stored).
         student_id: ``(N,)`` the student of each face (None: a stray track that is no student).
         static: ``(N,) bool`` faces of tracks judged pictures, not people (default: none). Their
             emotion, attention, attentive and head state become null; they must have no student.
 
     ``emotion`` is the arg-max label where ``measured["emotion_readable"]``, else null.
     """
-    n = len(probs)
+    n = len(measured["track_id"])
+    measured = dict(measured)
+    if probs is None:  # emotion not inferred: no expression value of any kind
+        probs = np.full((n, len(FER2013_LABELS)), np.nan, np.float32)
+        measured["emotion_readable"] = np.zeros(n, bool)
+        model_version = None
     static = np.zeros(n, bool) if static is None else np.asarray(static, bool)
     if any(s is not None for s, st in zip(student_id, static) if st):
         raise RecordsError("faces: a static face (a picture) cannot belong to a student")
     label = np.asarray(FER2013_LABELS, dtype=object)[probs.argmax(1)] if n else np.zeros(0, object)
     none = np.full(n, None, object)  # np.where with a bare None: numpy accepts it, its stubs do not
     label = np.where(np.asarray(measured["emotion_readable"], bool) & ~static, label, none)
-    measured = dict(measured)
     if static.any():  # a picture carries no emotion, attention or head state
         measured["attention"] = np.where(static, np.nan, measured["attention"]).astype(np.float32)
         for c in ("attentive", "head_state"):

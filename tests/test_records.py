@@ -43,8 +43,10 @@ def test_faces_schema_has_exactly_the_issue_columns_with_types():
     assert [n for n in FACES if n.startswith("p_")] == [f"p_{x}" for x in FER2013_LABELS]
     # nullable exactly where "not measurable"/"unreadable"/"no student" is a legitimate value
     nullable = {f.name for f in s if f.nullable}
+    # ... and "emotion not inferred" (config.signals without emotion): the p_* and model_version
     assert nullable == {
-        "student_id", "yaw", "pitch", "roll", "ear", "attention", "attentive", "head_state", "emotion"
+        "student_id", "yaw", "pitch", "roll", "ear", "attention", "attentive", "head_state", "emotion",
+        *(f"p_{x}" for x in FER2013_LABELS), "model_version",
     }  # fmt: skip
 
 

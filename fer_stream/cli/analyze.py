@@ -47,6 +47,7 @@ def add_args(ap: argparse.ArgumentParser) -> None:
 def run(a: argparse.Namespace, prog: str = "analyze_lectures") -> int:
     from fer_stream import inputs as inputs_
     from fer_stream import pipeline
+    from fer_stream.config import describe_signals
     from fer_stream.demo import DemoError, demo_input, print_student_report
     from fer_stream.ops.atomic import NotWritableError, ensure_writable_dir
 
@@ -72,6 +73,7 @@ def run(a: argparse.Namespace, prog: str = "analyze_lectures") -> int:
         return exits.ERROR
     try:
         config = config_from_args(a)
+        print(describe_signals(config.signals), flush=True)  # before any work (docs/COMPLIANCE.md)
         started = pipeline.connect(a.address, a.num_cpus)
     except (ValueError, ConnectionError) as e:
         print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)

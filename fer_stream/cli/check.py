@@ -40,14 +40,20 @@ def check_video(path: str, config, minutes: float):
 
 
 def _check(a: argparse.Namespace) -> int:
-    from fer_stream.config import PipelineConfig
+    from fer_stream.cli.options import signals_from_args
+    from fer_stream.config import PipelineConfig, describe_signals
     from fer_stream.video import VideoError
 
     try:
-        config = PipelineConfig(detector=a.detector, sample_fps=a.sample_fps)
+        config = PipelineConfig(detector=a.detector, sample_fps=a.sample_fps, signals=signals_from_args(a))
     except ValueError as e:
         print(f"fer-stream check: {e}", file=sys.stderr)
         return exits.USAGE
+    # Before any work: what an analysis with these flags would infer (the check itself infers no
+    # emotion and no identity whatever they say).
+    signals = sorted(s.value for s in config.signals)
+    if not a.json:
+        print(f"an analysis with these flags: {describe_signals(config.signals)} (docs/COMPLIANCE.md)")
     failed = 0
     for path in a.videos:
         try:
@@ -57,7 +63,7 @@ def _check(a: argparse.Namespace) -> int:
             failed += 1
             continue
         if a.json:
-            print(json.dumps({"path": path, **result.as_json()}))
+            print(json.dumps({"path": path, "signals": signals, **result.as_json()}))
         else:
             print(f"{path} (first {a.minutes:g} min at {a.sample_fps:g} fps, detector {a.detector}):")
             for line in result.lines():
@@ -85,4 +91,8 @@ def register(sub) -> None:
     p.add_argument("--sample-fps", type=float, default=1.0, help="frames looked at per second")
     p.add_argument("--detector", default=PipelineConfig.detector, choices=DETECTORS)
     p.add_argument("--json", action="store_true", help="one JSON object per video")
+    from fer_stream.cli.options import add_signals_args
+
+    add_signals_args(p)
+    p.add_argument("--identity", action="store_true", help="say that the analysis would also use --identity")
     p.set_defaults(func=_check)

@@ -18,6 +18,7 @@ from fer_stream.cli.options import add_analysis_args, config_from_args, field_de
 
 def _nightly(a) -> int:
     from fer_stream import nightly
+    from fer_stream.config import describe_signals
     from fer_stream.ops.lock import LockHeld
     from fer_stream.ops.runlog import RunStatus
 
@@ -35,6 +36,7 @@ def _nightly(a) -> int:
     except ValueError as e:
         print(f"fer-stream nightly: {e}", file=sys.stderr)
         return exits.USAGE
+    print(describe_signals(config.signals), flush=True)  # before any work (docs/COMPLIANCE.md)
     try:
         record = nightly.run_night(
             a.inbox, a.output, config, options, address=a.address, num_cpus=a.num_cpus, progress=not a.quiet

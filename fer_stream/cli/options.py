@@ -58,6 +58,7 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
         help="no head-state model: attention from head pose on faces >= --pose-min-px (docs/ATTENTION.md)",
     )
     p.add_argument("--weights", default=d["weights"], help="emotion model: built-in name or weights file")
+    add_signals_args(p)
     p.add_argument(
         "--identity",
         action="store_true",
@@ -100,11 +101,46 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
     )
 
 
+def add_signals_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """``--signals`` and its shorthand ``--attention-only``: what is inferred (docs/COMPLIANCE.md)."""
+    from fer_stream.config import DEFAULT_SIGNALS, Signal
+
+    default = ",".join(s.value for s in Signal if s in DEFAULT_SIGNALS)
+    p.add_argument(
+        "--signals",
+        default=None,
+        help=f"what is inferred, comma-separated from {', '.join(Signal)} (default: {default}; identity "
+        "also with --identity). An EU school may not infer emotions (AI Act Art. 5(1)(f)): "
+        "docs/COMPLIANCE.md",
+    )
+    p.add_argument(
+        "--attention-only",
+        action="store_true",
+        help="--signals attention: presence and head state only; the emotion model is never loaded",
+    )
+
+
+def signals_from_args(a: argparse.Namespace):
+    """The ``frozenset[config.Signal]`` of ``--signals``/``--attention-only``/``--identity``;
+    ``ValueError`` for an unknown name or both flags at once."""
+    from fer_stream.config import DEFAULT_SIGNALS, Signal, parse_signals
+
+    if a.attention_only and a.signals is not None:
+        raise ValueError("give --signals or --attention-only, not both")
+    signals = frozenset({Signal.ATTENTION}) if a.attention_only else DEFAULT_SIGNALS
+    if a.signals is not None:
+        signals = parse_signals(a.signals)
+    if getattr(a, "identity", False):
+        signals |= {Signal.IDENTITY}
+    return signals
+
+
 def config_from_args(a: argparse.Namespace):
     """The ``config.PipelineConfig`` of parsed :func:`add_analysis_args` options."""
-    from fer_stream.config import IdentityConfig, PipelineConfig
+    from fer_stream.config import IdentityConfig, PipelineConfig, Signal
     from fer_stream.validity import Gates
 
+    signals = signals_from_args(a)
     return PipelineConfig(
         sample_fps=a.sample_fps,
         weights=a.weights,
@@ -112,7 +148,8 @@ def config_from_args(a: argparse.Namespace):
         detector=a.detector,
         head_state=a.head_state,
         min_face_px=a.min_face_px,
-        identity=IdentityConfig(threshold=a.identity_threshold) if a.identity else None,
+        identity=IdentityConfig(threshold=a.identity_threshold) if Signal.IDENTITY in signals else None,
+        signals=signals,
         batch_size=a.batch_size,
         segment_s=a.segment_s,
         classifiers=a.classifiers,

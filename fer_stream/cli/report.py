@@ -77,7 +77,17 @@ def _report(a) -> int:
             else:
                 sys.stdout.write(page)
         else:
-            reports.write(reports.run_report(con, a.name, params), a.format, a.out)
+            from fer_stream.reports.signals import EMOTION_REPORTS, for_signals, scope_signals
+
+            # every report says what its records inferred: a `signals` column (CSV stays CSV)
+            signals = scope_signals(con, params)
+            if a.name in EMOTION_REPORTS and signals and "emotion" not in signals:
+                print(
+                    f"fer-stream report: emotion was not inferred for these lectures (signals: "
+                    f"{', '.join(signals)}): {a.name} has no values",
+                    file=sys.stderr,
+                )
+            reports.write(for_signals(reports.run_report(con, a.name, params), signals), a.format, a.out)
     except (reports.ReportError, OSError) as e:
         return _failed("report", e)
     return exits.OK

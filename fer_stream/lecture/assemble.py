@@ -15,7 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from fer_stream import records
-from fer_stream.config import ModelInfo, PipelineConfig
+from fer_stream.config import CROP_SIZE_WITHOUT_EMOTION, ModelInfo, PipelineConfig
 from fer_stream.faces.track import TrackSummary, assign_students
 from fer_stream.labels import FER2013_LABELS
 from fer_stream.lecture.segment import SegmentResult
@@ -49,7 +49,7 @@ def assemble(
     video_id: str,
     course: str,
     lecture_date: date,
-    model: ModelInfo,
+    model: ModelInfo | None,
     config: PipelineConfig,
     resolve: ResolveFn | None = None,
 ) -> LectureRecords:
@@ -58,7 +58,9 @@ def assemble(
     Segments have disjoint track ids; student keys are assigned by seat over the union of their
     tracks, so a student cut at a segment seam keeps one key. ``student_id`` is
     ``<video_id[:8]>-<key>`` (per lecture, pseudonymous) unless ``resolve`` maps keys to other ids;
-    a face on a track too short to be a student gets null.
+    a face on a track too short to be a student gets null. ``model`` is ``None`` when emotion is
+    not inferred (``config.signals``): the segments then carry no ``probs`` and no expression value
+    is stored.
     """
     tracks = TrackSummary.concat([p.tracks for p in parts])
     frame_wh = next((p.frame_wh for p in parts if p.frame_wh), None)
@@ -73,8 +75,14 @@ def assemble(
     else:
         descriptors = {t: d for p in parts for t, d in p.descriptors.items()}
         sid = resolve(keys, tracks, frame_wh, descriptors)
-    probs = faces.pop("probs")
-    probs = probs[:, label_order(model)] if len(probs) else np.zeros((0, len(FER2013_LABELS)), np.float32)
+    probs = faces.pop("probs", None)
+    if model is None or probs is None:
+        if model is not None or probs is not None:
+            raise ValueError("assemble: emotion probabilities without a model, or a model without them")
+    elif len(probs):
+        probs = probs[:, label_order(model)]
+    else:
+        probs = np.zeros((0, len(FER2013_LABELS)), np.float32)
     student_of_face = [sid[keys[t]] if t in keys else None for t in faces["track_id"].tolist()]
     face_table = records.faces_table(
         faces,
@@ -83,7 +91,7 @@ def assemble(
         video_id=video_id,
         course=course,
         lecture_date=lecture_date,
-        model_version=model.version,
+        model_version=model.version if model is not None else None,
         static=static,
     )
     where = {"video_id": video_id, "course": course, "lecture_date": lecture_date}
@@ -137,12 +145,16 @@ def analyze_file(
     lec = inputs.lecture(path)
     if lec.meta_error:
         raise inputs.MetadataError(lec.meta_error[1])
-    model = ModelInfo.load(config.weights)  # checks the labels, as the pipeline does
-    classifier = EmotionClassifier(
-        config.weights, device="cpu", threads=threads or default_threads(), backend=config.backend
-    )
-    stage = make_face_stage(config, model.input_size)
-    part = run_segment(path, config, stage, in_process(classifier))
+    model = ModelInfo.of(config)  # checks the labels, as the pipeline does; None: emotion off
+    classify = None
+    if model is not None:  # emotion off: the emotion weights are never read, the model never built
+        classify = in_process(
+            EmotionClassifier(
+                config.weights, device="cpu", threads=threads or default_threads(), backend=config.backend
+            )
+        )
+    stage = make_face_stage(config, model.input_size if model is not None else CROP_SIZE_WITHOUT_EMOTION)
+    part = run_segment(path, config, stage, classify)
     return assemble(
         [part],
         video_id=inputs.content_hash(path),

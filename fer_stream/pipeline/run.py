@@ -23,7 +23,13 @@ from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from fer_stream import inputs as inputs_
 from fer_stream import records
-from fer_stream.config import PIPELINE_VERSION, ModelInfo, PipelineConfig, config_hash
+from fer_stream.config import (
+    CROP_SIZE_WITHOUT_EMOTION,
+    PIPELINE_VERSION,
+    ModelInfo,
+    PipelineConfig,
+    config_hash,
+)
 from fer_stream.inputs import Lecture
 from fer_stream.lecture import SegmentResult, assemble
 from fer_stream.ops import claims as claims_
@@ -106,7 +112,8 @@ class _Run:
     ):
         self.output, self.config, self.force, self.strict = output, config, force, strict
         self.progress, self.placement_wait_s = progress, placement_wait_s
-        self.model = ModelInfo.load(config.weights)
+        # None when emotion is not inferred: no weights read, no classifier actor started
+        self.model = ModelInfo.of(config)
         analysis = config.analysis(self.model)
         self.chash = config_hash(analysis)
         self.config_json = json.dumps(analysis, sort_keys=True)
@@ -121,9 +128,14 @@ class _Run:
         self.error: str | None = None  # why the run stopped early
         # Files hashed and probed at once (inspect tasks finish on their own, so they may queue).
         self.max_segments = max(2, 2 * int(ray.cluster_resources().get("CPU", 1)))
-        n, _, opts, self.worker_slots = classifier_plan(config)
+        opts: dict = {}  # the Ray options of a classifier actor (none when emotion is off)
+        if self.model is None:  # emotion off: every CPU is a video worker
+            self.worker_slots = max(1, int(ray.cluster_resources().get("CPU", 1)))
+            n = 0
+        else:
+            n, _, opts, self.worker_slots = classifier_plan(config)
         self.pool = (n, actor_needs(opts))  # what the classifier actors need, for the checks
-        problem = placement_problem(*self.pool, alive_nodes())
+        problem = placement_problem(*self.pool, alive_nodes()) if n else None
         if problem:  # before any work: Ray would wait for such actors forever
             raise PlacementError(f"the classifier actors cannot be placed: {problem}")
         # Claims: another run on this output analysing a video makes this one wait for it.
@@ -186,7 +198,8 @@ class _Run:
             run_id=self.run_id,
             output=str(self.output),
             config_hash=self.chash,
-            model_version=self.model.version,
+            model_version=self.model.version if self.model is not None else None,
+            signals=sorted(s.value for s in self.config.signals),
             inputs=len(videos),
             results=[self.results[v.path] for v in videos if v.path in self.results],
             wall_s=time.time() - t0,
@@ -326,7 +339,8 @@ class _Run:
         busy = self._running_segments()
         while busy < self.worker_slots and not self.aborted and (self.queue or self._start_next()):
             v, k = self.queue.pop(0)
-            if self.classifiers is None:  # only once there is work: a rerun that skips all starts none
+            if self.classifiers is None and self.model is not None:  # only once there is work: a
+                # rerun that skips all starts none; emotion off starts none at all
                 self.weights = [ray.put(self.model.blob)]  # nested: passed along unresolved
                 self.classifiers = make_classifiers(self.config)
                 self.classifier_nodes = [""] * len(self.classifiers)
@@ -341,9 +355,9 @@ class _Run:
                 start_s,
                 end_s,
                 self.config,
-                self.model.input_size,
+                self.model.input_size if self.model is not None else CROP_SIZE_WITHOUT_EMOTION,
                 self.classifiers,
-                self.weights,
+                self.weights if self.model is not None else None,
                 self.counter,
             )
             self.pending[ref] = (_Task.SEGMENT, v, k)
@@ -501,7 +515,7 @@ class _Run:
             "damaged_frames": damage.damaged_frames if damage else None,
             "incomplete": damage.incomplete if damage else None,
             "warnings": "; ".join(_warnings(v, damage)) or None,
-            "model_version": self.model.version,
+            "model_version": self.model.version if self.model is not None else None,
             "pipeline_version": PIPELINE_VERSION,
             "config_hash": self.chash,
             "config_json": self.config_json,

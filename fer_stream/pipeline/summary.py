@@ -51,7 +51,7 @@ class RunSummary:
     run_id: str
     output: str
     config_hash: str
-    model_version: str
+    model_version: str | None  # None: emotion not inferred
     inputs: int
     results: list[VideoResult]
     wall_s: float
@@ -59,6 +59,7 @@ class RunSummary:
     error: str | None = None  # why the run stopped early ("PlacementError: ...")
     # Ray node id of each classifier actor; "" while its ready probe has not answered
     classifier_nodes: list[str] = field(default_factory=list)
+    signals: list[str] = field(default_factory=list)  # what was inferred (config.Signal values)
 
     @property
     def outcome(self) -> RunOutcome:
@@ -86,7 +87,8 @@ class RunSummary:
             + (f", {not_run} not analysed (aborted by --strict)" if self.aborted and not self.error else "")
             + (f", {not_run} not analysed (stopped)" if self.error else "")
             + f"; {frames} frames, {faces} faces in {self.wall_s:.1f} s",
-            f"records: {self.output} (config {self.config_hash}, model {self.model_version})",
+            f"records: {self.output} (config {self.config_hash}, model {self.model_version or 'none'})",
+            f"signals inferred: {', '.join(self.signals)}",
         ]
         nodes = [n for r in self.results for n in r.segment_nodes]
         if len(set(nodes) | set(self.classifier_nodes)) > 1:  # a cluster: where the work ran

@@ -149,17 +149,19 @@ def analyze_segment(
     end_s: float | None,
     config: PipelineConfig,
     crop_size: int,
-    classifiers: list,
-    weights: list,
+    classifiers: list | None,
+    weights: list | None,
     progress,
 ) -> SegmentResult:
     """``lecture.run_segment`` on a worker: the crops go to the classifier actors, batch ``i`` of
-    segment ``k`` to actor ``(k + i) % len(classifiers)``, so a video's segments share the pool."""
+    segment ``k`` to actor ``(k + i) % len(classifiers)``, so a video's segments share the pool.
+    ``classifiers`` is ``None`` when emotion is not inferred: nothing is classified."""
     sent = 0
+    pool = classifiers or []
 
     def classify(crops: np.ndarray):
         nonlocal sent
-        actor = classifiers[(k + sent) % len(classifiers)]
+        actor = pool[(k + sent) % len(pool)]
         sent += 1
         return actor.predict.remote(weights, crops).future()
 
@@ -170,7 +172,7 @@ def analyze_segment(
         path,
         config,
         _face_stage(config, crop_size),
-        classify,
+        classify if pool else None,
         k=k,
         start_s=start_s,
         end_s=end_s,

@@ -39,6 +39,8 @@ from fer_stream.reports.query import (
     run_report,
     write,
 )
+from fer_stream.reports.signals import EMOTION_REPORTS, for_signals, scope_signals, without_emotion
+from fer_stream.reports.signals import describe as describe_signals
 from fer_stream.validity import Gates
 
 MAX_ROWS = 500  # rows of a table on a page; the CSVs have them all
@@ -278,7 +280,8 @@ def html_page(
 ) -> str:
     """A self-contained HTML page for the lectures the parameters select (a lecture or a course).
 
-    Sections (``id``): ``summary``, ``class-attention``, ``student-heatmap``, ``emotion-mix``,
+    Sections (``id``): ``signals`` (what the records in scope inferred), ``summary``,
+    ``class-attention``, ``student-heatmap``, ``emotion-mix`` (only when emotion was inferred),
     ``review-moments``, ``tables``. One lecture in scope: charts over time within it; several: over
     the lectures. ``first``: a report whose table comes first in ``tables``.
 
@@ -290,7 +293,11 @@ def html_page(
     def run(name: str) -> pa.Table:
         return run_report(con, name, _only(params, name))
 
+    signals = scope_signals(con, params)
+    emotion = "emotion" in signals or not signals  # nothing in scope: the page's sections say so
     names = ["lecture_summary", "student_attention", "student_emotions", "student_trend", "lecture_timeline"]
+    if not emotion:  # emotion not inferred: left out, not shown as empty charts and null columns
+        names = [n for n in names if n not in EMOTION_REPORTS]
     if params.get("bucket_s") is None:
         minutes = run("lecture_summary")["minutes_analysed"]
         params["bucket_s"] = page_bucket_s(max([m for m in minutes.to_pylist() if m is not None], default=0))
@@ -311,19 +318,24 @@ def html_page(
     order = ([first] if first in tables else []) + [n for n in names if n != first]
     return _ENV.get_template("page.html.j2").render(
         title=title,
+        signals=describe_signals(signals),
+        emotion=emotion,
         camera=camera.lines() if camera is not None else [],
         scope=", ".join(f"{k}={v}" for k, v in sorted(params.items()) if v is not None) or "all records",
         lectures=len(done),
         failed=sum(r["status"] == "failed" for r in summary.to_pylist()),
         students=len({r["student_id"] for r in tables["student_attention"].to_pylist()}),
-        summary=summary.select(SUMMARY_COLUMNS),
+        summary=summary.select(SUMMARY_COLUMNS),  # no emotion column among them
         class_attention=_class_attention_png(timeline, summary, one_lecture, bucket_s),
         student_heatmap=_student_heatmap_png(
             tables["student_timeline"], timeline, tables["student_attention"], one_lecture, bucket_s
         ),
-        emotion_mix=_emotion_mix_png(tables["student_emotions"]),
+        emotion_mix=_emotion_mix_png(tables["student_emotions"]) if emotion else None,
         moments=moments,
-        tables=[(name, describe(name), tables[name]) for name in order],
+        tables=[
+            (name, describe(name), tables[name] if emotion else without_emotion(tables[name]))
+            for name in order
+        ],
     )
 
 
@@ -382,9 +394,12 @@ def write_course_reports(
     out.mkdir(parents=True, exist_ok=True)
     scope = {"course": course, "date_from": date_from, "date_to": date_to}
     written = []
+    signals = scope_signals(con, scope)
     for name in report_names():
+        if name in EMOTION_REPORTS and signals and "emotion" not in signals:
+            continue  # no emotion inferred: no emotion CSV of nulls
         path = out / layout.course_csv(course, name)
-        write(run_report(con, name, _only(scope, name)), "csv", path)
+        write(for_signals(run_report(con, name, _only(scope, name)), signals), "csv", path)
         written.append(path)
     path = out / layout.course_page(course)
     path.write_text(html_page(con, scope), encoding="utf-8")

@@ -65,8 +65,8 @@ def lecture(root, vid, course, day, fps, n_frames, faces, config_hash=HASH, fini
         run(root, vid, course, day, "done", fps, config_hash, finished)
 
 
-def run(root, vid, course, day, status, fps=2.0, config_hash=HASH, finished=1, error=None):
-    """A videos/ row: one run of one video."""
+def run(root, vid, course, day, status, fps=2.0, config_hash=HASH, finished=1, error=None, config_json="{}"):
+    """A videos/ row: one run of one video (``config_json``: its analysis, ``{}``: a legacy one)."""
     t = datetime(2024, 4, 1, 0, 0, finished, tzinfo=timezone.utc)
     row = {
         "video_id": vid,
@@ -97,7 +97,7 @@ def run(root, vid, course, day, status, fps=2.0, config_hash=HASH, finished=1, e
         "model_version": "test",
         "pipeline_version": "0.1.0",
         "config_hash": config_hash,
-        "config_json": "{}",
+        "config_json": config_json,
         "run_id": f"run{finished}",
         "started_at": t,
         "finished_at": t,
