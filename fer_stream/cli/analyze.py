@@ -51,26 +51,37 @@ def run(a: argparse.Namespace, prog: str = "analyze_lectures") -> int:
     from fer_stream.demo import DemoError, demo_input, print_student_report
     from fer_stream.ops.atomic import NotWritableError, ensure_writable_dir
 
+    inputs = list(a.input)
+
+    def no_videos() -> int | None:
+        """Nothing to analyse is said at once, before Ray starts (a listing, no hashing)."""
+        try:
+            inputs_.require_videos(inputs)
+        except inputs_.NoVideosError as e:
+            print(f"{prog}: {e}", file=sys.stderr)
+            return exits.NO_DATA
+        except FileNotFoundError as e:
+            print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
+            return exits.ERROR
+        return None
+
+    # Inputs first, so nothing to do creates no output folder; the demo writes its lecture into the
+    # output, so there the output comes first.
+    if not a.demo and (code := no_videos()) is not None:
+        return code
     try:  # before Ray starts: an unwritable output is one line, not a traceback from a worker loop
         output = ensure_writable_dir(a.output)
     except NotWritableError as e:
         print(f"{prog}: {e}", file=sys.stderr)
         return exits.ERROR
-    inputs = list(a.input)
     if a.demo:
         try:
             inputs.append(str(demo_input(output)))
         except DemoError as e:  # the demo extra (scikit-image) is missing
             print(f"{prog}: {e}", file=sys.stderr)
             return exits.ERROR
-    try:  # before Ray starts: nothing to analyse is said at once (a listing, no hashing)
-        inputs_.require_videos(inputs)
-    except inputs_.NoVideosError as e:
-        print(f"{prog}: {e}", file=sys.stderr)
-        return exits.NO_DATA
-    except FileNotFoundError as e:
-        print(f"{prog}: {type(e).__name__}: {e}", file=sys.stderr)
-        return exits.ERROR
+        if (code := no_videos()) is not None:
+            return code
     try:
         config = config_from_args(a)
         print(describe_signals(config.signals), flush=True)  # before any work (docs/COMPLIANCE.md)
