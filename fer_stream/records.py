@@ -89,6 +89,17 @@ def _prob(label: str) -> pa.Field:
     )
 
 
+def _model_version() -> pa.Field:
+    """The ``model_version`` column of faces/ and videos/."""
+    return _field(
+        "model_version",
+        pa.string(),
+        "",
+        "version of the emotion model's weights; null when emotion is not inferred",
+        nullable=True,
+    )
+
+
 FACES_SCHEMA = _schema(
     "faces",
     [
@@ -213,13 +224,7 @@ FACES_SCHEMA = _schema(
             "the p_* are kept for research, reports never count them)",
             nullable=True,
         ),
-        _field(
-            "model_version",
-            pa.string(),
-            "",
-            "version of the emotion model's weights; null when emotion is not inferred",
-            nullable=True,
-        ),
+        _model_version(),
     ],
 )
 
@@ -310,13 +315,7 @@ VIDEOS_SCHEMA = _schema(
             "that is no valid course name (filed under 'unknown'); null if none",
             nullable=True,
         ),
-        _field(
-            "model_version",
-            pa.string(),
-            "",
-            "version of the emotion model's weights; null when emotion is not inferred",
-            nullable=True,
-        ),
+        _model_version(),
         _field("pipeline_version", pa.string(), "", "fer_stream version that wrote the records"),
         _field(
             "config_hash",

@@ -102,3 +102,17 @@ def describe_owner(owner: dict) -> str:
         f"run {owner.get('run_id', '?')} (pid {owner.get('pid', '?')} on host {owner.get('host', '?')}, "
         f"since {owner.get('started_at', '?')})"
     )
+
+
+def done_runs(output: Path, chash: str) -> dict[str, set[str]]:
+    """``{video_id: run_ids}`` of the ``done`` rows for config hash ``chash`` in ``output/videos``."""
+    import pyarrow.compute as pc
+
+    from fer_stream import records
+
+    done = (pc.field("config_hash") == chash) & (pc.field("status") == records.VideoStatus.DONE.value)
+    rows = records.read(output, "videos", columns=["video_id", "run_id"], filter=done)
+    out: dict[str, set[str]] = {}
+    for vid, run_id in zip(rows.column("video_id").to_pylist(), rows.column("run_id").to_pylist()):
+        out.setdefault(vid, set()).add(run_id)
+    return out

@@ -154,7 +154,7 @@ class _Run:
         t0 = time.time()
         records.remove_stale_temp_files(self.output)
         self.claims.remove_stale()
-        self.done_runs = _done_runs(self.output, self.chash)  # video_id -> runs that did it
+        self.done_runs = claims_.done_runs(self.output, self.chash)  # video_id -> runs that did it
         done_before = set() if self.force else set(self.done_runs)
         self.display = Display(len(videos), self.progress)
         # On the driver's node: a lost worker node must not take the run's progress counter with it
@@ -508,12 +508,7 @@ class _Run:
             "faces": None,
             "students": None,
             "segments": len(v.segments) or None,
-            "lost_s": damage.lost_s if damage else None,
-            "corrupt_packets": damage.corrupt_packets if damage else None,
-            "decode_errors": damage.decode_errors if damage else None,
-            "missing_frames": damage.missing_frames if damage else None,
-            "damaged_frames": damage.damaged_frames if damage else None,
-            "incomplete": damage.incomplete if damage else None,
+            **(damage.columns() if damage else dict.fromkeys(DecodeDamage().columns())),
             "warnings": "; ".join(_warnings(v, damage)) or None,
             "model_version": self.model.version if self.model is not None else None,
             "pipeline_version": PIPELINE_VERSION,
@@ -538,18 +533,6 @@ def _warnings(v: _Video, damage: DecodeDamage | None) -> list[str]:
         out.append(f"incomplete: {damage.describe()}")
     if v.meta.warning:
         out.append(f"filed under {v.meta.course} {v.meta.lecture_date}: {v.meta.warning}")
-    return out
-
-
-def _done_runs(output: Path, chash: str) -> dict[str, set[str]]:
-    """``{video_id: run_ids}`` of the ``done`` rows for config hash ``chash`` in ``output/videos``."""
-    import pyarrow.compute as pc
-
-    done = (pc.field("config_hash") == chash) & (pc.field("status") == VideoStatus.DONE.value)
-    rows = records.read(output, "videos", columns=["video_id", "run_id"], filter=done)
-    out: dict[str, set[str]] = {}
-    for vid, run_id in zip(rows.column("video_id").to_pylist(), rows.column("run_id").to_pylist()):
-        out.setdefault(vid, set()).add(run_id)
     return out
 
 

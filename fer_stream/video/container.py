@@ -243,6 +243,11 @@ class DecodeDamage:
         counts = (self.corrupt_packets, self.decode_errors, self.missing_frames, self.damaged_frames)
         return self.lost_s > TRUNCATION_TOLERANCE_S or any(counts)
 
+    def columns(self) -> dict:
+        """Its ``videos/`` columns (``fer_stream.records.VIDEOS_SCHEMA``), ``incomplete`` included."""
+        names = ("lost_s", "corrupt_packets", "decode_errors", "missing_frames", "damaged_frames")
+        return {n: getattr(self, n) for n in names} | {"incomplete": self.incomplete}
+
     def describe(self) -> str:
         """E.g. ``"21 frames missing, 40 frames damaged, 2 decode errors"``; ``""`` when intact."""
         if not self.incomplete:
