@@ -29,8 +29,14 @@ EMOTION_COLUMN = re.compile(rf"emotion|(^|_)p_({_LABELS})(_|$)|^share_({_LABELS}
 
 
 def lecture_signals(config_json: str | None) -> list[str]:
-    """The signals of one analysed lecture, from its ``videos.config_json``."""
-    config = json.loads(config_json) if config_json else {}
+    """The signals of one analysed lecture, from its ``videos.config_json``. A config that is not a
+    JSON object (records made by other tools) counts as legacy: it says no less than was inferred."""
+    try:
+        config = json.loads(config_json) if config_json else {}
+    except json.JSONDecodeError:
+        config = {}
+    if not isinstance(config, dict):
+        config = {}
     if "signals" in config:
         return sorted(config["signals"])
     return sorted({*_LEGACY, *(["identity"] if config.get("identity") else [])})

@@ -44,6 +44,8 @@ def test_lecture_signals_of_new_and_legacy_configs():
         "emotion",
         "identity",
     ]
+    # a config another tool wrote (not JSON, or not an object): what the product always inferred
+    assert lecture_signals("{bench}") == lecture_signals("[1]") == ["attention", "emotion"]
 
 
 def test_an_attention_only_page_and_csvs_leave_emotion_out(data, tmp_path):
