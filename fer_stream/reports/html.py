@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import io
-import json
 import os
 from collections.abc import Mapping
 from datetime import date
@@ -39,7 +38,13 @@ from fer_stream.reports.query import (
     run_report,
     write,
 )
-from fer_stream.reports.signals import EMOTION_REPORTS, for_signals, scope_signals, without_emotion
+from fer_stream.reports.signals import (
+    EMOTION_REPORTS,
+    analysis_config,
+    for_signals,
+    scope_signals,
+    without_emotion,
+)
 from fer_stream.reports.signals import describe as describe_signals
 from fer_stream.validity import Gates
 
@@ -354,7 +359,7 @@ def _camera(con: duckdb.DuckDBPyConnection, video_ids: list[str]) -> CameraCheck
         "where list_contains($v, video_id) and status = 'done' limit 1",
         params=v,
     ).fetchall()
-    gates = json.loads(config[0][0]).get("gates") if config else None
+    gates = analysis_config(config[0][0]).get("gates") if config else None
     return camera_check(
         faces.column("face_px").to_numpy(zero_copy_only=False),
         frames=int(frames[0][0]),

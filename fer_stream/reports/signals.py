@@ -28,15 +28,20 @@ _LABELS = "|".join(FER2013_LABELS)
 EMOTION_COLUMN = re.compile(rf"emotion|(^|_)p_({_LABELS})(_|$)|^share_({_LABELS})$")
 
 
-def lecture_signals(config_json: str | None) -> list[str]:
-    """The signals of one analysed lecture, from its ``videos.config_json``. A config that is not a
-    JSON object (records made by other tools) counts as legacy: it says no less than was inferred."""
+def analysis_config(config_json: str | None) -> dict:
+    """A lecture's ``videos.config_json`` as a dict; ``{}`` when it is missing or not a JSON object
+    (records another tool wrote)."""
     try:
         config = json.loads(config_json) if config_json else {}
     except json.JSONDecodeError:
-        config = {}
-    if not isinstance(config, dict):
-        config = {}
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def lecture_signals(config_json: str | None) -> list[str]:
+    """The signals of one analysed lecture, from its ``videos.config_json``. A config that is not a
+    JSON object (records made by other tools) counts as legacy: it says no less than was inferred."""
+    config = analysis_config(config_json)
     if "signals" in config:
         return sorted(config["signals"])
     return sorted({*_LEGACY, *(["identity"] if config.get("identity") else [])})

@@ -45,7 +45,12 @@ def test_lecture_signals_of_new_and_legacy_configs():
         "identity",
     ]
     # a config another tool wrote (not JSON, or not an object): what the product always inferred
-    assert lecture_signals("{bench}") == lecture_signals("[1]") == ["attention", "emotion"]
+    assert (
+        lecture_signals("{bench}")
+        == lecture_signals("[1]")
+        == lecture_signals("")
+        == ["attention", "emotion"]
+    )
 
 
 def test_an_attention_only_page_and_csvs_leave_emotion_out(data, tmp_path):
@@ -119,3 +124,14 @@ def test_every_report_of_the_cli_carries_the_signals_column(fer_stream, data, tm
     with out.open(newline="") as f:
         rows = list(csv.DictReader(f))
     assert rows and {r["signals"] for r in rows} == {"attention,emotion"}
+
+
+def test_a_lecture_whose_config_is_not_json_still_gets_its_page_and_reports(tmp_path):
+    # records another tool wrote (the wheel check's have an empty config_json): not a crash
+    root = tmp_path / "records"
+    faces = [(1, "stu-1", A, 0.75, "happy"), (2, "stu-1", N, 0.25, "sad")]
+    lecture(root, VS, SAFE, DAY, 1.0, 2, faces, write_videos=False)
+    run(root, VS, SAFE, DAY, "done", 1.0, config_json="")
+    con = reports.connect(root)
+    page = reports.html_page(con, {"course": SAFE})
+    assert 'id="signals"' in page and "Signals inferred: attention, emotion." in page
