@@ -27,7 +27,7 @@ from fer_stream.faces.landmarks import LandmarkPredictor, five_from_68
 from fer_stream.faces.track import FaceTracker, StudentConfig, assign_students
 from fer_stream.head_state import HEAD_STATES
 from fer_stream.records import nullable_flag
-from fer_stream.validity import Gates, face_px, readable
+from fer_stream.validity import Gates, face_px, readable, turned_to_camera
 from fer_stream.video import DecodeStats, iter_frames
 
 if TYPE_CHECKING:
@@ -212,7 +212,10 @@ class FaceStage:
             crops=crops,
             track_id=np.zeros(len(det), np.int64),
             face_px=px,
-            emotion_readable=ok["emotion"],
+            # An expression is read only from a face big enough and measured turned to the camera:
+            # a bowed or turned head has no emotion (docs/VALIDITY.md, "Orientation").
+            emotion_readable=ok["emotion"]
+            & turned_to_camera(sig["yaw"], sig["pitch"], head_state, self.gates),
             pose_readable=ok["pose"],
             eyes_readable=ok["eyes"],
             head_readable=head_ok,
