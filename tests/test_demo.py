@@ -19,7 +19,11 @@ def test_demo_run_finds_the_class(tmp_path, capsys):
     # 18 seated faces + the astronaut; a few tiny LFW faces may be missed by MTCNN.
     assert 14 <= len(rows) <= 19, rows
     assert len({r["student_id"] for r in rows}) == len(rows)
-    assert all(r["dominant_emotion"] in FER2013_LABELS for r in rows)
+    # a student has a dominant emotion exactly when some of their faces were readable (big enough
+    # and turned to the camera: docs/VALIDITY.md); the demo's small, bowing students may have none
+    for r in rows:
+        assert (r["dominant_emotion"] in FER2013_LABELS) == (r["emotion_readable"] > 0), r
+    assert sum(r["dominant_emotion"] is not None for r in rows) >= len(rows) // 2
     # the students who put their heads down or left are present in fewer frames than the rest
     presence = sorted(r["presence"] for r in rows)
     assert 0 < presence[0] < presence[-1] == 1.0

@@ -464,8 +464,8 @@ def test_reports_on_real_pipeline_output(real, tmp_path):
     assert done["engagement_index"] == pytest.approx(100 * np.mean(means))
     assert done["review_moments"].startswith(f"00:00:{5 * int(np.argmin(means)):02d}")
     emo = reports.run_report(con, "student_emotions").to_pylist()
-    labels = faces.column("emotion").to_pylist()
-    assert emo[0]["share_happy"] == pytest.approx(labels.count("happy") / len(labels))
+    labels = [v for v in faces.column("emotion").to_pylist() if v is not None]  # shares: readable faces
+    assert 0 < len(labels) and emo[0]["share_happy"] == pytest.approx(labels.count("happy") / len(labels))
     assert sum(emo[0][f"share_{k}"] for k in FER2013_LABELS) == pytest.approx(1.0)
     # and the page renders
     written = reports.write_course_reports(real, "ML101", tmp_path)
