@@ -212,8 +212,9 @@ FACES_SCHEMA = _schema(
             "emotion_readable",
             pa.bool_(),
             "bool",
-            "face at least gates.emotion_min_px wide: the model's answer is reported as an emotion "
-            "(below, its accuracy falls and it answers 'sad' for most faces: docs/VALIDITY.md)",
+            "face at least gates.emotion_min_px wide and measured turned to the camera (head pose within "
+            "the gates' limits where read, else head state not 'down'): the model's answer is reported as "
+            "an emotion (smaller, turned or bowed faces read worse, bowed mostly 'sad': docs/VALIDITY.md)",
         ),
         *[_prob(label) for label in FER2013_LABELS],
         _field(

@@ -299,3 +299,22 @@ def test_real_video_validity_quick_runs_and_small_faces_agree_less(tmp_path):
     cls = res["classroom_bowed_heads"]
     down_before = cls["size_gate_only_14px"]["down"]["with_emotion"]
     assert cls["gates"]["down"]["with_emotion"] <= down_before
+
+
+def test_orientation_limits_are_set_from_the_command_line_and_change_the_config_hash():
+    import argparse
+
+    from fer_stream.cli.options import add_analysis_args, config_from_args
+
+    def config(*argv):
+        p = argparse.ArgumentParser()
+        add_analysis_args(p)
+        return config_from_args(p.parse_args(list(argv)))
+
+    assert config().gates == Gates()  # the command line's defaults are the measured ones
+    cfg = config("--emotion-max-yaw", "20", "--emotion-when-down", "--emotion-min-px", "20")
+    assert cfg.gates == dataclasses.replace(
+        Gates(), emotion_max_abs_yaw=20.0, emotion_when_down=True, emotion_min_px=20.0
+    )
+    model = ModelInfo.load("default")
+    assert config_hash(cfg.analysis(model)) != config_hash(config().analysis(model))

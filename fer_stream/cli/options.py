@@ -80,6 +80,18 @@ def add_analysis_args(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> N
             "(docs/VALIDITY.md)",
         )
     p.add_argument(
+        "--emotion-max-yaw",
+        type=float,
+        default=gates["emotion_max_abs_yaw"],
+        help="largest |yaw| (degrees) of a face given an emotion, where head pose is read (docs/VALIDITY.md)",
+    )
+    p.add_argument(
+        "--emotion-when-down",
+        action="store_true",
+        help="read an emotion from faces the head-state model calls bowed ('down') too; default: a bowed "
+        "head has no emotion (docs/VALIDITY.md, 'Orientation rule')",
+    )
+    p.add_argument(
         "--backend",
         default=d["backend"],
         choices=["auto", "onnx", "torch"],
@@ -153,6 +165,12 @@ def config_from_args(a: argparse.Namespace):
         batch_size=a.batch_size,
         segment_s=a.segment_s,
         classifiers=a.classifiers,
-        gates=Gates(a.emotion_min_px, a.pose_min_px, a.eyes_min_px),
+        gates=Gates(
+            emotion_min_px=a.emotion_min_px,
+            pose_min_px=a.pose_min_px,
+            eyes_min_px=a.eyes_min_px,
+            emotion_max_abs_yaw=a.emotion_max_yaw,
+            emotion_when_down=a.emotion_when_down,
+        ),
         backend=a.backend,
     )
