@@ -35,6 +35,7 @@ evidence, and a poster seen in six segments is six static tracks. Pure numpy.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -154,9 +155,8 @@ class TrackMotion:
         """The union of several summaries (the segments of one video). ``ValueError`` on a shared id."""
         if not parts:
             return cls.empty()
-        names = ("track_id", "samples", "first_pts_s", "last_pts_s", "mean_width", "centre_spread")
-        cols = [np.concatenate([getattr(p, f) for p in parts]) for f in names]
-        return cls(*cols, np.concatenate([p.change_hist for p in parts]))  # type: ignore[call-arg]
+        names = [f.name for f in dataclasses.fields(cls)]
+        return cls(**{f: np.concatenate([getattr(p, f) for p in parts]) for f in names})
 
     def __len__(self) -> int:
         return len(self.track_id)
