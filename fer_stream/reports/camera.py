@@ -112,7 +112,7 @@ def camera_check(
     idx = np.searchsorted(SIZE_EDGES, live, side="right") - 1
     hist = {label: int((idx == i).sum()) for i, label in enumerate(size_labels())}
     students = np.asarray([s if s is not None else "" for s in student_id], object)
-    keys = sorted({s for s in students if s})
+    keys = sorted({s for s, st in zip(students, static) if s and not st})  # a student seen live
     typical = np.array([np.median(px[(students == s) & ~static]) for s in keys]) if keys else np.zeros(0)
     readable: dict[str, float | None] = {}
     zoom: dict[str, float | None] = {}
