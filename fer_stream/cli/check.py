@@ -36,6 +36,7 @@ def check_video(path: str, config, minutes: float):
         student_id=student,
         static=static,
         gates=config.gates,
+        emotion_readable=np.asarray(part.faces["emotion_readable"], bool),
     )
 
 

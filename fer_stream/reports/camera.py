@@ -34,7 +34,9 @@ class CameraCheck:
         static_faces: faces of tracks judged pictures (posters, photos, frozen screens).
         size_histogram: ``{bin label: faces}`` of the live faces.
         median_face_px: median width of the live faces (None without any).
-        readable: ``{signal: share of live faces at least its gate wide}`` (None without faces).
+        readable: ``{signal: share of live faces at least its gate wide}`` (None without faces); for
+            emotion, where the faces' ``emotion_readable`` flags are given, the share of live faces
+            big enough **and** turned to the camera (``validity.turned_to_camera``).
         zoom_for_most: ``{signal: zoom}``: the optical zoom (or resolution gain) after which
             ``MOST`` of the students' median faces reach the gate; 1.0 where they do already; None
             where no size reads it (an infinite gate) or no student was seen.
@@ -95,6 +97,7 @@ def camera_check(
     student_id: Sequence[str | None],
     static: np.ndarray | None = None,
     gates: Gates | None = None,
+    emotion_readable: np.ndarray | None = None,
 ) -> CameraCheck:
     """Summarise ``(N,)`` face widths of ``frames`` sampled frames.
 
@@ -104,6 +107,7 @@ def camera_check(
         student_id: each face's student (None: no student, a stray or a picture).
         static: ``(N,) bool`` faces of pictures (default: none).
         gates: the analysis' gates (default: ``Gates()``).
+        emotion_readable: ``(N,) bool`` the stage's flags (size and orientation); default: size only.
     """
     gates = gates or Gates()
     px = np.asarray(face_px, np.float64)
@@ -119,6 +123,8 @@ def camera_check(
     gate_of = {signal: float(getattr(gates, name)) for signal, name in SIGNALS.items()}
     for signal, gate in gate_of.items():
         readable[signal] = float((live >= gate).mean()) if len(live) else None
+        if signal == "emotion" and emotion_readable is not None and len(live):
+            readable[signal] = float(np.asarray(emotion_readable, bool)[~static].mean())
         if not len(typical) or math.isinf(gate):
             zoom[signal] = None
         else:

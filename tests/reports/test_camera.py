@@ -42,6 +42,20 @@ def test_a_camera_that_reads_everything_already_and_one_without_faces():
     assert none.zoom_for_most["emotion"] is None and len(none.lines()) == 2
 
 
+def test_emotion_share_counts_only_faces_turned_to_the_camera_when_flags_are_given():
+    px = np.array([60, 60, 60, 60, 60], np.float64)
+    turned = np.array([True, False, False, True, True])  # two bowed students, one picture (the last)
+    static = np.array([False, False, False, False, True])
+    c = camera_check(
+        px, frames=1, student_id=["a", "b", "c", "d", None], static=static, emotion_readable=turned
+    )
+    assert c.readable["emotion"] == pytest.approx(2 / 4)  # of the live faces; by size alone: 1.0
+    assert (
+        camera_check(px, frames=1, student_id=["a", "b", "c", "d", None], static=static).readable["emotion"]
+        == 1
+    )
+
+
 def test_size_labels_cover_every_width():
     assert size_labels((0, 10, 20)) == ["<10", "10-20", ">=20"]
 
