@@ -147,7 +147,8 @@ def decode_audio(path: str | os.PathLike, start_s: float = 0.0, end_s: float | N
     wanted = None if end_s is None else end_s - start_s
     if wanted and len(samples) / SAMPLE_RATE < MIN_DECODED_SHARE * wanted and errors:
         raise AudioDecodeError(
-            f"only {len(samples) / SAMPLE_RATE:.1f} s of {wanted:.1f} s decoded ({errors} undecodable packets)"
+            f"only {len(samples) / SAMPLE_RATE:.1f} s of {wanted:.1f} s decoded "
+            f"({errors} undecodable packets)"
         )
     return Audio(samples=samples, start_s=begin, decode_errors=errors)
 
