@@ -4,8 +4,6 @@ speech null and the reason recorded; the pipeline writes speech/ with the video'
 
 from __future__ import annotations
 
-from fractions import Fraction
-
 import av
 import numpy as np
 import pyarrow.compute as pc
