@@ -95,7 +95,7 @@ def decode_audio(path: str | os.PathLike, start_s: float = 0.0, end_s: float | N
         stream = container.streams.audio[0]
         if stream.codec_context is None:
             raise AudioDecodeError("no decoder in this FFmpeg build for the audio codec")
-        stream.thread_count = 1
+        stream.codec_context.thread_count = 1
         tb = float(stream.time_base) if stream.time_base else 1.0 / SAMPLE_RATE
         resampler = av.AudioResampler(format="flt", layout="mono", rate=SAMPLE_RATE)
         if start_s > 0:
@@ -198,9 +198,9 @@ class SileroVad:
             return np.zeros(0, np.float32)
         window = min(self.window, n_frames)
         n_win = -(-n_frames // window)
-        x = np.zeros(n_win * window * FRAME, np.float32)
-        x[: len(samples)] = samples
-        x = x.reshape(n_win, window, FRAME)
+        flat = np.zeros(n_win * window * FRAME, np.float32)
+        flat[: len(samples)] = samples
+        x = flat.reshape(n_win, window, FRAME)
         state = np.zeros((2, n_win, 128), np.float32)
         context = np.zeros((n_win, CONTEXT), np.float32)
         sr = np.array(SAMPLE_RATE, np.int64)
@@ -221,7 +221,7 @@ class WebrtcVad:
     frame = 480  # 30 ms at 16 kHz
 
     def __init__(self, mode: int = 2):
-        import webrtcvad  # type: ignore[import-not-found]
+        import webrtcvad
 
         self.vad = webrtcvad.Vad(mode)
 
