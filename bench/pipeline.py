@@ -133,6 +133,8 @@ def run_job(clip: Path, fps: float, weights: str, extra: list[str] = ()) -> dict
         "hash_s": video["hash_s"],
         "analyze_s": video["analyze_s"],
         "classify_s": video["classify_s"],
+        "audio_s": video["audio_s"] or 0.0,  # decoding the audio + detecting speech (0: not analysed)
+        "speech": video["speech"],
         "frames": video["sampled_frames"],
         "segments": video["segments"],
         "faces": video["faces"],
@@ -144,7 +146,8 @@ def run_job(clip: Path, fps: float, weights: str, extra: list[str] = ()) -> dict
 
 def medians(runs: list[dict]) -> dict:
     """Median of each number over the runs, and the runs themselves."""
-    return {**{k: statistics.median(r[k] for r in runs) for k in runs[0]}, "runs": runs}
+    numbers = {k: statistics.median(r[k] for r in runs) for k, v in runs[0].items() if not isinstance(v, str)}
+    return {**runs[0], **numbers, "runs": runs}
 
 
 def machine() -> dict:
@@ -176,6 +179,12 @@ def main() -> None:
         help="extra job arguments to compare, e.g. 'full=--detect-every-s 0' (repeatable; "
         "runs are interleaved so that load changes hit every variant alike)",
     )
+    ap.add_argument(
+        "--speech",
+        action="store_true",
+        help="add a synthetic speech track (espeak-ng utterances between non-speech gaps, "
+        "bench/speech.py) to the clip: audio_s / job_s is then the cost of the speech signal",
+    )
     args = ap.parse_args()
     variants = [(v.split("=", 1)[0], shlex.split(v.split("=", 1)[1])) for v in args.variant] or [
         ("default", [])
@@ -185,6 +194,14 @@ def main() -> None:
 
     host = machine()  # before the runs: the load average says what else the machine was doing
     clip = args.input or demo_clip(args.seconds)
+    if args.speech:
+        from bench.speech import add_audio, speech_track
+
+        speech_clip = clip.with_name(f"{clip.stem}_speech.mp4")
+        if not speech_clip.exists():
+            track, _ = speech_track(probe(clip).duration_s or args.seconds, seed=0)
+            add_audio(clip, track, speech_clip)
+        clip = speech_clip
     info = probe(clip)
     with tempfile.TemporaryDirectory() as tmp:
         weights = resolve_weights(args.weights, Path(tmp))
@@ -201,6 +218,8 @@ def main() -> None:
                 row["decode_frames"] = decodes[0][1]  # equals the job's frames: the same sampling
                 row |= medians(runs[name])
                 row["pipeline_over_decode"] = row["pipeline_s"] / row["decode_s"]
+                row["audio_over_job"] = row["audio_s"] / row["job_s"]  # medians of the same runs
+                row["audio_share_per_run"] = [r["audio_s"] / r["job_s"] for r in runs[name]]
                 row["x_realtime_pipeline"] = info.duration_s / row["pipeline_s"]
                 row["x_realtime_job"] = info.duration_s / row["job_s"]
                 row["x_realtime_decode"] = info.duration_s / row["decode_s"]
@@ -221,16 +240,17 @@ def main() -> None:
     print(
         "| variant | sample fps | frames | faces/frame | decode s | job s | startup s | pipeline s "
         "| analyze s | classify s | pipeline/decode | x realtime decode | x realtime pipeline "
-        "| x realtime job |"
+        "| x realtime job | audio s | audio/job |"
     )
-    print("|---|" + "---:|" * 13)
+    print("|---|" + "---:|" * 15)
     for r in speed:
         print(
             f"| {r['variant']} | {r['sample_fps']:g} | {r['frames']:.0f} | {r['faces_per_frame']:.1f} "
             f"| {r['decode_s']:.2f} "
             f"| {r['job_s']:.1f} | {r['startup_s']:.1f} | {r['pipeline_s']:.1f} | {r['analyze_s']:.1f} "
             f"| {r['classify_s']:.2f} | {r['pipeline_over_decode']:.1f} | {r['x_realtime_decode']:.1f} "
-            f"| {r['x_realtime_pipeline']:.2f} | {r['x_realtime_job']:.2f} |"
+            f"| {r['x_realtime_pipeline']:.2f} | {r['x_realtime_job']:.2f} | {r['audio_s']:.2f} "
+            f"| {r['audio_over_job']:.1%} |"
         )
     if memory:
         print(

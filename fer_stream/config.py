@@ -17,6 +17,7 @@ from pathlib import Path
 import fer_stream
 from fer_stream import records
 from fer_stream.attention import AttentionConfig
+from fer_stream.audio import SILERO_VERSION, SpeechConfig
 from fer_stream.faces.liveness import StillnessConfig
 from fer_stream.faces.track import StudentConfig, TrackerConfig
 from fer_stream.labels import FER2013_LABELS, canonical
@@ -31,16 +32,18 @@ class Signal(enum.StrEnum):
     ``attention``: presence and head state (up / down / around / phone), the head-up rate and the
     attention score, from face boxes, head pose and eyes. ``emotion``: the expression model's 7
     probabilities and label. ``identity``: face descriptors matched to enrolled students or seats
-    (biometric data).
+    (biometric data). ``speech``: when someone in the room is speaking, from the audio track (a voice
+    activity detector, ``fer_stream.audio``); no words, voices or sound are kept.
     """
 
     ATTENTION = "attention"
     EMOTION = "emotion"
     IDENTITY = "identity"
+    SPEECH = "speech"
 
 
 # The product's default: what it inferred before signals could be chosen (identity stays opt-in).
-DEFAULT_SIGNALS: frozenset[Signal] = frozenset({Signal.ATTENTION, Signal.EMOTION})
+DEFAULT_SIGNALS: frozenset[Signal] = frozenset({Signal.ATTENTION, Signal.EMOTION, Signal.SPEECH})
 # Side of the aligned crops when no emotion model sets it (picture detection reads their motion;
 # its thresholds were measured on the default model's 48 px crops, docs/VALIDITY.md).
 CROP_SIZE_WITHOUT_EMOTION = 48
@@ -131,7 +134,9 @@ class PipelineConfig:
             (presence and head state are what every record is about). Without ``emotion`` the
             emotion model is never read or run: the ``p_*``, ``emotion`` and ``model_version``
             columns are null and ``emotion_readable`` false. ``identity`` and ``identity`` above
-            go together: either one turns the other on (``IdentityConfig()`` defaults).
+            go together: either one turns the other on (``IdentityConfig()`` defaults). Without
+            ``speech`` the audio is never decoded: ``videos.speech`` is ``off``, no speech/ rows.
+        speech: how the detector's probabilities become speech segments (``audio.SpeechConfig``).
     """
 
     sample_fps: float = 2.0
@@ -160,6 +165,7 @@ class PipelineConfig:
     backend: str = "auto"
     identity: IdentityConfig | None = None
     signals: frozenset[Signal] = DEFAULT_SIGNALS
+    speech: SpeechConfig = field(default_factory=SpeechConfig)
 
     def __post_init__(self):
         signals = frozenset(Signal(s) for s in self.signals)  # also accepts plain strings
@@ -194,6 +200,11 @@ class PipelineConfig:
         return Signal.EMOTION in self.signals
 
     @property
+    def hears(self) -> bool:
+        """Whether the audio is analysed for speech (``Signal.SPEECH`` in :attr:`signals`)."""
+        return Signal.SPEECH in self.signals
+
+    @property
     def detect_every(self) -> int:
         """Sampled frames per full detection (1: every frame)."""
         return max(1, round(self.detect_every_s * self.sample_fps))
@@ -205,24 +216,32 @@ class PipelineConfig:
         """
         if (model is None) == self.emotion:
             raise ValueError("analysis: pass the emotion model exactly when emotion is inferred")
-        return {
-            "schema_version": records.SCHEMA_VERSION,
-            "signals": sorted(s.value for s in self.signals),
-            "sample_fps": self.sample_fps,
-            "detector": self.detector,
-            "min_face_px": self.min_face_px,
-            "detect_every": self.detect_every,
-            "crop_size": model.input_size if model is not None else CROP_SIZE_WITHOUT_EMOTION,
-            "model_version": model.version if model is not None else None,
-            "weights_sha256": model.sha256 if model is not None else None,
-            "tracker": dataclasses.asdict(self.tracker),
-            "students": dataclasses.asdict(self.students),
-            "attention": dataclasses.asdict(self.attention),
-            "gates": dataclasses.asdict(self.gates),
-            "head_state": self.head_state,
-            "head_state_sha256": _weights_sha256(self.head_state),
-            "stillness": dataclasses.asdict(self.stillness),
-        } | ({"identity": dataclasses.asdict(self.identity)} if self.identity is not None else {})
+        return (
+            {
+                "schema_version": records.SCHEMA_VERSION,
+                "signals": sorted(s.value for s in self.signals),
+                "sample_fps": self.sample_fps,
+                "detector": self.detector,
+                "min_face_px": self.min_face_px,
+                "detect_every": self.detect_every,
+                "crop_size": model.input_size if model is not None else CROP_SIZE_WITHOUT_EMOTION,
+                "model_version": model.version if model is not None else None,
+                "weights_sha256": model.sha256 if model is not None else None,
+                "tracker": dataclasses.asdict(self.tracker),
+                "students": dataclasses.asdict(self.students),
+                "attention": dataclasses.asdict(self.attention),
+                "gates": dataclasses.asdict(self.gates),
+                "head_state": self.head_state,
+                "head_state_sha256": _weights_sha256(self.head_state),
+                "stillness": dataclasses.asdict(self.stillness),
+            }
+            | ({"identity": dataclasses.asdict(self.identity)} if self.identity is not None else {})
+            | (
+                {"speech": dataclasses.asdict(self.speech), "vad": f"silero-vad {SILERO_VERSION}"}
+                if self.hears
+                else {}
+            )
+        )
 
 
 def _weights_sha256(name_or_path: str | None) -> str | None:

@@ -1,14 +1,17 @@
 """THE Arrow schemas of every output table, the face columns, and the Parquet partition writer
 (through ``ops.atomic``, the one atomic writer).
 
-Three tables under one output folder, hive-partitioned by course and lecture date::
+Four tables under one output folder, hive-partitioned by course and lecture date::
 
     OUTPUT/faces/course=ML101/lecture_date=2024-03-05/<video_id>_<config_hash>.parquet
     OUTPUT/frames/course=ML101/lecture_date=2024-03-05/<video_id>_<config_hash>.parquet
+    OUTPUT/speech/course=ML101/lecture_date=2024-03-05/<video_id>_<config_hash>.parquet
     OUTPUT/videos/course=ML101/lecture_date=2024-03-05/<video_id>_<config_hash>_<run_id>.parquet
 
 * ``faces``: one row per face per sampled frame.
 * ``frames``: one row per sampled frame, faces or not, so that absence is visible.
+* ``speech``: one row per stretch of speech in the video's audio (when, not what: no audio, words or
+  voices are stored); written only when the audio was analysed (``videos.speech`` = ``done``).
 * ``videos``: one row per video per run that analysed it (``done`` or ``failed``), the run log.
 
 The partition keys ``course`` and ``lecture_date`` are part of every schema below but live in the
@@ -42,8 +45,9 @@ from fer_stream.ops.atomic import write_atomic
 # Bump when a column is added, removed or changes meaning; it is part of every run's config hash,
 # so a new schema re-analyses videos instead of mixing old and new files.
 # 2: face_px and the *_readable gates (issue 13); 3: attentive null when attention is; 4: videos/
-# decode_errors, missing_frames, damaged_frames, incomplete, warnings (issue 24)
-SCHEMA_VERSION = "4"
+# decode_errors, missing_frames, damaged_frames, incomplete, warnings (issue 24); 5: speech/ and
+# videos/ speech, speech_error, audio_s (issue 25)
+SCHEMA_VERSION = "5"
 PARTITION_KEYS = ("course", "lecture_date")
 COMPRESSION = "zstd"
 
@@ -242,6 +246,27 @@ FRAMES_SCHEMA = _schema(
 )
 
 
+SPEECH_SCHEMA = _schema(
+    "speech",
+    [
+        _VIDEO_ID,
+        _COURSE,
+        _DATE,
+        _field(
+            "start_s", pa.float64(), "s", "start of a stretch of speech, seconds from the start of the stream"
+        ),
+        _field("end_s", pa.float64(), "s", "its end (exclusive), seconds from the start of the stream"),
+        _field(
+            "p_speech",
+            pa.float32(),
+            "probability",
+            "mean speech probability of the voice activity detector over the stretch's 32 ms frames "
+            "(fer_stream.audio; a stretch starts at >= 0.5)",
+        ),
+    ],
+)
+
+
 def _ts(name: str, description: str) -> pa.Field:
     return _field(name, pa.timestamp("ms", tz="UTC"), "UTC", description, nullable=True)
 
@@ -316,6 +341,19 @@ VIDEOS_SCHEMA = _schema(
             "that is no valid course name (filed under 'unknown'); null if none",
             nullable=True,
         ),
+        _field(
+            "speech",
+            pa.string(),
+            "",
+            "the audio's outcome (fer_stream.audio.SpeechStatus): 'done' (speech/ holds every stretch of "
+            "speech, maybe none), 'no_audio' (the file has no audio track), 'audio_error' (it does not "
+            "decode: speech_error), 'off' (the speech signal was not asked for); null when failed, and "
+            "in records written before speech was analysed",
+            nullable=True,
+        ),
+        _field(
+            "speech_error", pa.string(), "", "why the audio could not be analysed; else null", nullable=True
+        ),
         _model_version(),
         _field("pipeline_version", pa.string(), "", "fer_stream version that wrote the records"),
         _field(
@@ -333,10 +371,16 @@ VIDEOS_SCHEMA = _schema(
         _seconds("hash_s", "time to hash and probe the file"),
         _seconds("analyze_s", "worker time decoding, detecting, tracking, aligning (all segments)"),
         _seconds("classify_s", "classifier time spent on this video's crops (all batches)"),
+        _seconds("audio_s", "worker time decoding the audio and detecting speech (all segments)"),
     ],
 )
 
-SCHEMAS: dict[str, pa.Schema] = {"faces": FACES_SCHEMA, "frames": FRAMES_SCHEMA, "videos": VIDEOS_SCHEMA}
+SCHEMAS: dict[str, pa.Schema] = {
+    "faces": FACES_SCHEMA,
+    "frames": FRAMES_SCHEMA,
+    "speech": SPEECH_SCHEMA,
+    "videos": VIDEOS_SCHEMA,
+}
 PARTITIONING = ds.partitioning(
     pa.schema([FACES_SCHEMA.field("course"), FACES_SCHEMA.field("lecture_date")]), flavor="hive"
 )

@@ -36,6 +36,18 @@ def shared(rel: str) -> Path:
     return p
 
 
+def needs_espeak() -> None:
+    """Real speech comes from Debian's ``espeak-ng`` (bench/speech.py). Missing: a test run by hand
+    skips saying so; under CI it fails (``.ci/run`` installs it, as it does chromium)."""
+    import shutil
+
+    if shutil.which("espeak-ng") is None:
+        why = "espeak-ng is not installed (apt-get install -y espeak-ng): no real speech to test with"
+        if in_ci():
+            pytest.fail(f"{why}; CI installs it (.ci/run)", pytrace=False)
+        pytest.skip(why)
+
+
 def synthetic_faces(n_per_class: int, labels, size: int = 48, seed: int = 0):
     """Learnable toy 'faces': each class is a bright bar at its own angle, plus noise.
 

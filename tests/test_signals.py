@@ -32,7 +32,7 @@ def _config(*argv: str) -> PipelineConfig:
 
 
 def test_signals_default_flags_and_errors():
-    assert PipelineConfig().signals == DEFAULT_SIGNALS == {Signal.ATTENTION, Signal.EMOTION}
+    assert PipelineConfig().signals == DEFAULT_SIGNALS == {Signal.ATTENTION, Signal.EMOTION, Signal.SPEECH}
     assert _config().signals == DEFAULT_SIGNALS and _config().emotion
     assert _config("--attention-only").signals == {Signal.ATTENTION}
     assert _config("--signals", "attention").signals == {Signal.ATTENTION}
@@ -50,7 +50,8 @@ def test_signals_default_flags_and_errors():
 def test_the_signals_are_in_the_config_hash():
     full = PipelineConfig().analysis(ModelInfo.load("default"))
     only = ATTENTION_ONLY.analysis(None)
-    assert full["signals"] == ["attention", "emotion"] and only["signals"] == ["attention"]
+    assert full["signals"] == ["attention", "emotion", "speech"] and only["signals"] == ["attention"]
+    assert "vad" in full and "vad" not in only  # the speech detector is hashed only when it runs
     assert only["model_version"] is None and only["weights_sha256"] is None
     assert config_hash(full) != config_hash(only)
     # the same analysis but for the signals hashes differently too (not only through the weights)

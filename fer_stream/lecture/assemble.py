@@ -15,6 +15,7 @@ import numpy as np
 import pyarrow as pa
 
 from fer_stream import records
+from fer_stream.audio import SpeechResult, SpeechStatus
 from fer_stream.config import CROP_SIZE_WITHOUT_EMOTION, ModelInfo, PipelineConfig
 from fer_stream.faces.track import TrackSummary, assign_students
 from fer_stream.labels import FER2013_LABELS
@@ -29,12 +30,15 @@ ResolveFn = Callable[
 
 @dataclass(frozen=True, kw_only=True)
 class LectureRecords:
-    """One video's rows: ``faces`` (``records.FACES_SCHEMA``), ``frames`` (``FRAMES_SCHEMA``), and
-    how many distinct students its faces belong to."""
+    """One video's rows: ``faces`` (``records.FACES_SCHEMA``), ``frames`` (``FRAMES_SCHEMA``), how
+    many distinct students its faces belong to, and its speech: ``speech`` (``SPEECH_SCHEMA``) when
+    the audio was analysed, else ``None`` (null, not "no speech": ``hearing.status`` says why)."""
 
     faces: pa.Table
     frames: pa.Table
     students: int
+    hearing: SpeechResult
+    speech: pa.Table | None
 
 
 def label_order(model: ModelInfo) -> np.ndarray:
@@ -96,10 +100,20 @@ def assemble(
     )
     where = {"video_id": video_id, "course": course, "lecture_date": lecture_date}
     frame_cols = {c: np.concatenate([p.frames[c] for p in parts]) for c in parts[0].frames}
+    # a sentence cut by a segment seam is one stretch of speech again
+    hearing = SpeechResult.combine([p.speech for p in parts], join_gap_s=config.speech.min_silence_s)
+    speech = None
+    if hearing.status == SpeechStatus.DONE:
+        seg = hearing.segments
+        speech = records.make_table(
+            "speech", {**where, "start_s": seg.start_s, "end_s": seg.end_s, "p_speech": seg.p_mean}
+        )
     return LectureRecords(
         faces=face_table,
         frames=records.make_table("frames", {**where, **frame_cols}),
         students=len(set(keys.values())),
+        hearing=hearing,
+        speech=speech,
     )
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from fer_stream import records
+from fer_stream.audio import SpeechResult, detect_speech
 from fer_stream.config import PipelineConfig
 from fer_stream.faces.liveness import MotionMeter, TrackMotion
 from fer_stream.faces.track import FaceTracker, TrackSummary
@@ -60,6 +61,8 @@ class SegmentResult:
         descriptor_s: part of ``analyze_s`` spent computing them.
         node_id: the Ray node that ran the segment (the pipeline sets it; empty in-process).
         motion: per-track motion evidence (``faces.liveness``): which tracks are pictures.
+        speech: the segment's speech (``audio.SpeechResult``: its own time in ``speech.seconds``, not
+            in ``analyze_s``); status ``off`` when the speech signal is not asked for.
     """
 
     faces: dict[str, np.ndarray]
@@ -73,6 +76,7 @@ class SegmentResult:
     descriptor_s: float = 0.0
     node_id: str = ""
     motion: TrackMotion = field(default_factory=TrackMotion.empty, repr=False)
+    speech: SpeechResult = field(default_factory=SpeechResult.off, repr=False)
 
 
 def in_process(classifier) -> ClassifyFn:
@@ -166,6 +170,10 @@ def run_segment(
     if on_progress is not None and (pending_frames or pending_faces):
         on_progress(pending_frames, pending_faces)
 
+    video_s = time.perf_counter() - t0
+    # The audio: a separate pass over the audio stream alone, after the video's (it never slows
+    # decoding the frames, and a broken or absent track is a status, never this segment's failure).
+    speech = detect_speech(path, start_s, end_s, config=config.speech) if config.hears else SpeechResult.off()
     faces = cols.arrays()
     if probs is not None:
         faces["probs"] = probs
@@ -180,11 +188,12 @@ def run_segment(
         tracks=tracker.tracks,
         frame_wh=frame_wh,
         damage=DecodeDamage.of(stats),
-        analyze_s=time.perf_counter() - t0 - classify_s,
+        analyze_s=video_s - classify_s,
         classify_s=classify_s,
         descriptors=collector.descriptors() if collector is not None else {},
         descriptor_s=collector.seconds if collector is not None else 0.0,
         motion=meter.summary(),
+        speech=speech,
     )
 
 

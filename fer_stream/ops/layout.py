@@ -2,7 +2,7 @@
 
 ```
 OUTPUT/
-  faces/ frames/ videos/           the records (fer_stream.records: hive partitions course=/lecture_date=)
+  faces/ frames/ speech/ videos/   the records (fer_stream.records: hive partitions course=/lecture_date=)
   reports/<YYYY-MM-DD>/            HTML and CSV reports rendered by nightly/forget (names below)
   runs/<run_id>.json               one record per nightly/forget run (fer_stream.ops.runlog)
   nightly/state.json               nightly's memory: inbox file hashes, failures, backoff
@@ -22,7 +22,7 @@ import re
 from datetime import date
 from pathlib import Path
 
-TABLES = ("faces", "frames", "videos")
+TABLES = ("faces", "frames", "speech", "videos")
 REPORTS_DIR = "reports"
 RUNS_DIR = "runs"
 STATE_FILE = Path("nightly") / "state.json"

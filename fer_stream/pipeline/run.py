@@ -402,10 +402,16 @@ class _Run:
             resolve=resolve,
         )
         stem = f"{vid}_{self.chash}"
-        # faces/ and frames/ first, the videos/ row last: a run killed in between leaves the video
-        # not done, and the rerun overwrites these same two files.
-        for name, table in (("faces", lec.faces), ("frames", lec.frames)):
-            records.write_partition(self.output, name, table, meta.course, meta.lecture_date, stem)
+        # faces/, frames/ and speech/ first, the videos/ row last: a run killed in between leaves the
+        # video not done, and the rerun overwrites these same files. Speech that is null (no audio,
+        # a broken track, the signal off) has no file; a stale one of this config is removed.
+        tables = [("faces", lec.faces), ("frames", lec.frames)]
+        for name, table in (*tables, ("speech", lec.speech)):
+            if table is not None:
+                records.write_partition(self.output, name, table, meta.course, meta.lecture_date, stem)
+            else:
+                for old in (self.output / name).glob(f"*/*/{stem}.parquet"):
+                    old.unlink(missing_ok=True)
         counts = {
             "sampled_frames": lec.frames.num_rows,
             "faces": lec.faces.num_rows,
@@ -420,6 +426,9 @@ class _Run:
             **counts,
             analyze_s=float(sum(p.analyze_s for p in parts)),
             classify_s=float(sum(p.classify_s for p in parts)),
+            audio_s=lec.hearing.seconds if cfg.hears else None,
+            speech=lec.hearing.status.value,
+            speech_error=lec.hearing.error,
         )
         result = VideoResult(
             path=v.path,
@@ -521,6 +530,9 @@ class _Run:
             "hash_s": ins.get("hash_s"),
             "analyze_s": None,
             "classify_s": None,
+            "audio_s": None,
+            "speech": None,
+            "speech_error": None,
             **counts,
         }
 

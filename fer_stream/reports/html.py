@@ -66,6 +66,9 @@ SUMMARY_COLUMNS = [
     "static_faces",
     "frames_no_faces",
     "no_face_share",
+    "speech_share",
+    "longest_speech_s",
+    "long_silences",
     "review_moments",
 ]
 MOMENT_COLUMNS = [
@@ -158,6 +161,7 @@ def _class_attention_png(
             ylabel="class attention",
         )
         ax.set_ylim(-0.02, 1.02)
+        _speech_strip(ax, timeline.to_pylist(), per, bucket_s)
     else:
         rows = [r for r in summary.to_pylist() if r["engagement_index"] is not None]
         if not rows:
@@ -173,6 +177,26 @@ def _class_attention_png(
     ax.grid(alpha=0.3)
     ax.legend(loc="lower left", fontsize=8)
     return _png(fig)
+
+
+def _speech_strip(ax, rows: list[dict], per: float, bucket_s: float) -> None:
+    """Under the attention timeline: a strip, dark where the bucket had speech (its share of
+    frames during speech), blank where the lecture's audio was not analysed (no strip at all)."""
+    heard = [r for r in rows if r.get("speech_share") is not None]
+    if not heard:
+        return
+    strip = ax.inset_axes((0.0, -0.36, 1.0, 0.1), sharex=ax)
+    for r in heard:
+        strip.axvspan(
+            r["start_s"] / per,
+            (r["start_s"] + bucket_s) / per,
+            color="tab:orange",
+            alpha=float(r["speech_share"]),
+            lw=0,
+        )
+    strip.set_yticks([])
+    strip.set_ylabel("speech", rotation=0, ha="right", va="center", fontsize=8)
+    strip.tick_params(labelbottom=False)
 
 
 def _heatmap_png(

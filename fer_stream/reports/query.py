@@ -105,6 +105,7 @@ PARAMS: dict[str, Param] = {
     "min_visible_s": Param(_non_negative, 0.0, "seconds; students seen less in a lecture are left out"),
     "bucket_s": Param(_positive(float), 60.0, "seconds per time bucket of the timelines (60: minutes)"),
     "moments": Param(_positive(int), 3, "lowest-attention buckets listed per lecture"),
+    "silence_s": Param(_positive(float), 5.0, "seconds; a pause in speech at least this long is a silence"),
     "falls": Param(_positive(int), 3, "flag students whose attention fell this many lectures in a row"),
 }
 
@@ -211,11 +212,12 @@ def connect(data_dir: str | os.PathLike) -> duckdb.DuckDBPyConnection:
     current = {
         f"{v}_{h}.parquet" for v, h in con.sql("select video_id, config_hash from lectures").fetchall()
     }
-    for name in ("faces", "frames"):
+    for name in ("faces", "frames", "speech"):
         files[name] = [f for f in files[name] if Path(f).name in current]
         _register(con, name, files[name])
     con.execute(_sql_file("_student_lectures"))
     con.execute(_sql_file("_head_up"))
+    con.execute(_sql_file("_speech"))
     _lock(con, [f for name in records.SCHEMAS for f in files[name]])
     return con
 
@@ -235,10 +237,16 @@ def _lock(con: duckdb.DuckDBPyConnection, readable: list[str]) -> None:
     con.execute("set lock_configuration = true")
 
 
+# Columns added to a table after records without them were written; those records still report,
+# with the columns null (their speech was not analysed: unknown, not silence).
+LATER_COLUMNS: dict[str, tuple[str, ...]] = {"videos": ("speech", "speech_error", "audio_s")}
+
+
 def _register(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> None:
     """View ``name`` over ``files`` (or an empty one with the schema), columns in THE schema's order."""
     schema = records.SCHEMAS[name]
     try:
+        empty = con.from_arrow(schema.empty_table())
         if files:
             # The file list is a bound parameter too; hive_types: course '007' stays a string.
             rel = con.sql(
@@ -246,8 +254,20 @@ def _register(con: duckdb.DuckDBPyConnection, name: str, files: list[str]) -> No
                 " hive_types = {'course': 'VARCHAR', 'lecture_date': 'DATE'})",
                 params={"files": files},
             )
+            # Columns added to the schema since older files were written (videos/ speech) are
+            # null there, typed as THE schema has them; any other column missing is a broken file.
+            have = set(rel.columns) | (set(schema.names) - set(LATER_COLUMNS.get(name, ())))
+            types = dict(zip(empty.columns, empty.types))
+            rel = rel.select(
+                *[
+                    duckdb.ColumnExpression(c)
+                    if c in have
+                    else duckdb.ConstantExpression(None).cast(types[c]).alias(c)
+                    for c in schema.names
+                ]
+            )
         else:
-            rel = con.from_arrow(schema.empty_table())
+            rel = empty
         # hive columns come last out of read_parquet: put them where records.py has them
         rel.select(*[duckdb.ColumnExpression(c) for c in schema.names]).create_view(name)
     except duckdb.Error as e:  # a file that is no Parquet, or lacks columns of the schema

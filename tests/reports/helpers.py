@@ -29,7 +29,9 @@ def probs(label: str) -> dict[str, float]:
     return {f"p_{k}": (0.625 if k == label else 0.0625) for k in FER2013_LABELS}
 
 
-def lecture(root, vid, course, day, fps, n_frames, faces, config_hash=HASH, finished=1, write_videos=True):
+def lecture(
+    root, vid, course, day, fps, n_frames, faces, config_hash=HASH, finished=1, write_videos=True, speech=None
+):
     """Write one lecture: ``faces`` = [(frame 1-based, student_id|None, state, attention, emotion)
     [+ (head_state,) or (head_state, static)]]; head_state default None (not read), static False."""
     frame_index = [25 * k for k in range(n_frames)]  # not 0, 1, 2: the reports number frames themselves
@@ -61,12 +63,39 @@ def lecture(root, vid, course, day, fps, n_frames, faces, config_hash=HASH, fini
     n_faces = [sum(1 for f, *_ in faces if f == k + 1) for k in range(n_frames)]
     frames = {**where, "frame_index": frame_index, "pts_s": pts, "n_faces": n_faces}
     records.write_partition(root, "frames", records.make_table("frames", frames), course, day, stem)
+    if speech is not None:  # [(start_s, end_s)]: the audio analysed, these its stretches of speech
+        rows = {**where, "start_s": [a for a, _ in speech], "end_s": [b for _, b in speech]}
+        rows["p_speech"] = [0.875] * len(speech)
+        records.write_partition(root, "speech", records.make_table("speech", rows), course, day, stem)
     if write_videos:
-        run(root, vid, course, day, "done", fps, config_hash, finished)
+        run(
+            root,
+            vid,
+            course,
+            day,
+            "done",
+            fps,
+            config_hash,
+            finished,
+            speech=None if speech is None else "done",
+        )
 
 
-def run(root, vid, course, day, status, fps=2.0, config_hash=HASH, finished=1, error=None, config_json="{}"):
-    """A videos/ row: one run of one video (``config_json``: its analysis, ``{}``: a legacy one)."""
+def run(
+    root,
+    vid,
+    course,
+    day,
+    status,
+    fps=2.0,
+    config_hash=HASH,
+    finished=1,
+    error=None,
+    config_json="{}",
+    speech=None,
+):
+    """A videos/ row: one run of one video (``config_json``: its analysis, ``{}``: a legacy one;
+    ``speech``: the audio's outcome, None as in records from before speech was analysed)."""
     t = datetime(2024, 4, 1, 0, 0, finished, tzinfo=timezone.utc)
     row = {
         "video_id": vid,
@@ -105,6 +134,9 @@ def run(root, vid, course, day, status, fps=2.0, config_hash=HASH, finished=1, e
         "hash_s": 0.1,
         "analyze_s": 0.5,
         "classify_s": 0.1,
+        "audio_s": None if speech is None else 0.01,
+        "speech": speech,
+        "speech_error": "no audio stream" if speech == "no_audio" else None,
     }
     stem = f"{vid}_{config_hash}_run{finished}"
     records.write_partition(root, "videos", records.make_table("videos", row), course, day, stem)

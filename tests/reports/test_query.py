@@ -273,6 +273,7 @@ def test_every_report_declares_documented_parameters():
     assert names == [
         "lecture_summary",
         "lecture_timeline",
+        "speech_attention",
         "student_attention",
         "student_emotions",
         "student_timeline",

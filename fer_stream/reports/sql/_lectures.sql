@@ -35,6 +35,10 @@ final as (
         lost_s,
         corrupt_packets,
         model_version,
+        -- the audio's outcome: 'done' (speech/ holds its stretches of speech), 'no_audio',
+        -- 'audio_error', 'off'; null in records written before speech was analysed. Every speech
+        -- number of a lecture whose speech is not 'done' is null (unknown, not silence).
+        speech,
         finished_at
     from done
     where nth_latest = 1

@@ -23,8 +23,14 @@
 -- * head_up_rate = the mean over sampled frames of the frame's head-up rate (students facing the
 --   front / students whose head state was read in that frame; frames with no read left out);
 --   head_known_share = head states read / (students x frames sampled) (head_up_frames, _head_up.sql).
+-- * speech (docs/REPORTS.md "Speech"): speech_share = seconds inside a stretch of speech (speech/)
+--   / the lecture's seconds (declared duration, else the sampled frames'); longest_speech_s = the
+--   longest stretch of speech without a pause of the detector's min_silence_s (0.3 s) or more;
+--   long_silences = pauses between stretches (and before the first, after the last) of at least
+--   $silence_s seconds. All three are null when the lecture's audio was not analysed (no audio
+--   track, a broken one, the speech signal off, older records: the `speech` column says which).
 -- Parameters: $course, $date_from, $date_to (inclusive), $video (id or prefix), $bucket_s
--- (seconds), $moments (count), $min_visible_s (seconds).
+-- (seconds), $moments (count), $min_visible_s (seconds), $silence_s (seconds).
 
 with
 
@@ -51,7 +57,31 @@ latest_runs as (
 ),
 
 scope as (
-    select video_id, frame_s from lectures where video_id in (select video_id from latest_runs)
+    select video_id, frame_s, duration_s, speech
+    from lectures
+    where video_id in (select video_id from latest_runs)
+),
+
+speech_runs as (
+    select
+        video_id,
+        end_s - start_s as speech_s,
+        end_s,
+        -- the pause before this stretch: from the previous one's end, or from the start
+        start_s - coalesce(lag(end_s) over (partition by video_id order by start_s), 0) as silence_before_s
+    from speech
+    where video_id in (select video_id from scope)
+),
+
+speech_stats as (
+    select
+        video_id,
+        sum(speech_s) as speech_s,
+        max(speech_s) as longest_speech_s,
+        count(*) filter (where silence_before_s >= $silence_s) as silences_before,
+        max(end_s) as last_end_s
+    from speech_runs
+    group by video_id
 ),
 
 frame_stats as (
@@ -171,6 +201,20 @@ final as (
         case when scope.video_id is not null then coalesce(face_stats.stray_faces, 0) end as stray_faces,
         case when scope.video_id is not null then coalesce(face_stats.static_faces, 0) end as static_faces,
         moments.review_moments,
+        scope.speech,
+        case when scope.speech = 'done' then
+            coalesce(speech_stats.speech_s, 0)
+            / nullif(coalesce(scope.duration_s, frame_stats.frames_sampled * scope.frame_s), 0)
+        end as speech_share,
+        case when scope.speech = 'done' then coalesce(speech_stats.longest_speech_s, 0) end as longest_speech_s,
+        case when scope.speech = 'done' then
+            coalesce(speech_stats.silences_before, 0)
+            + case
+                when coalesce(scope.duration_s, frame_stats.frames_sampled * scope.frame_s)
+                    - coalesce(speech_stats.last_end_s, 0) >= $silence_s then 1
+                else 0
+            end
+        end as long_silences,
         latest_runs.lost_s,
         latest_runs.corrupt_packets
     from latest_runs
@@ -181,6 +225,7 @@ final as (
     left join engagement on latest_runs.video_id = engagement.video_id
     left join moments on latest_runs.video_id = moments.video_id
     left join head_up on latest_runs.video_id = head_up.video_id
+    left join speech_stats on latest_runs.video_id = speech_stats.video_id
     order by latest_runs.course, latest_runs.lecture_date, latest_runs.video_id
 )
 

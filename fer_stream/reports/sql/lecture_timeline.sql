@@ -19,6 +19,8 @@
 --   faces / student faces.
 -- * low_rank = 1 for the bucket of lowest mean_attention in the lecture, 2 the next, ... (ties:
 --   the earlier bucket first); null for a bucket without a measured face.
+-- * speech_share = share of the bucket's sampled frames taken while someone was speaking
+--   (frame_speech in _speech.sql); null when the lecture's audio was not analysed.
 -- Parameters: $course, $date_from, $date_to (inclusive), $video (id or prefix), $bucket_s (seconds).
 
 with
@@ -74,6 +76,16 @@ head_buckets as (
     group by all
 ),
 
+speech_buckets as (
+    select
+        video_id,
+        cast(floor(pts_s / $bucket_s) as bigint) as bucket,
+        avg(speaking::int) as speech_share
+    from frame_speech
+    where video_id in (select video_id from scope)
+    group by all
+),
+
 final as (
     select
         scope.course,
@@ -93,6 +105,7 @@ final as (
         head_buckets.head_known_share,
         face_buckets.attention_readable_share,
         face_buckets.emotion_readable_share,
+        speech_buckets.speech_share,
         case when face_buckets.mean_attention is not null then
             row_number() over (
                 partition by frame_buckets.video_id, face_buckets.mean_attention is null
@@ -112,6 +125,8 @@ final as (
         on frame_buckets.video_id = face_buckets.video_id and frame_buckets.bucket = face_buckets.bucket
     left join head_buckets
         on frame_buckets.video_id = head_buckets.video_id and frame_buckets.bucket = head_buckets.bucket
+    left join speech_buckets
+        on frame_buckets.video_id = speech_buckets.video_id and frame_buckets.bucket = speech_buckets.bucket
     order by scope.course, scope.lecture_date, frame_buckets.video_id, frame_buckets.bucket
 )
 
