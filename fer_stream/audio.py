@@ -60,8 +60,9 @@ class AudioDecodeError(AudioError):
     """The audio stream exists but (most of it) does not decode."""
 
 
-class VadNotInstalled(RuntimeError):
-    """The ``silero-vad`` wheel (its ONNX model) is not installed."""
+class VadNotInstalled(FileNotFoundError):
+    """The ``silero-vad`` wheel (its ONNX model) is not installed. A FileNotFoundError: like missing
+    weights, the run is wrong as a whole, and the pipeline says so before it analyses anything."""
 
 
 @dataclass(frozen=True)

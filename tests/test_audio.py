@@ -164,3 +164,29 @@ def test_the_pipeline_writes_speech_with_the_video_and_never_fails_it_for_audio(
     (row,) = records.read(tmp_path / "off", "videos").to_pylist()
     assert row["speech"] == "off" and row["audio_s"] is None
     assert records.read(tmp_path / "off", "speech").num_rows == 0
+
+
+def test_a_missing_voice_model_stops_the_run_before_any_video_is_analysed(monkeypatch, tmp_path):
+    import importlib.metadata
+
+    import fer_stream
+    from fer_stream import pipeline
+    from fer_stream.audio import VadNotInstalled
+
+    real = importlib.metadata.distribution
+
+    def without_silero(name):
+        if name == "silero-vad":
+            raise importlib.metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", without_silero)
+    video = tmp_path / "lecture.mp4"
+    video.write_bytes(b"never decoded")
+    with pytest.raises(VadNotInstalled, match="silero-vad"):
+        fer_stream.analyze(video)
+    with pytest.raises(FileNotFoundError, match="silero-vad"):  # the CLI's "the run is wrong" (exit 1)
+        pipeline.run([str(video)], tmp_path / "out", PipelineConfig(), force=False, strict=False)
+    assert not (tmp_path / "out" / "videos").exists()
+    # without the speech signal nothing needs it
+    assert not PipelineConfig(signals=frozenset({Signal.ATTENTION})).hears

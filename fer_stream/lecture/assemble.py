@@ -160,6 +160,10 @@ def analyze_file(
     if lec.meta_error:
         raise inputs.MetadataError(lec.meta_error[1])
     model = ModelInfo.of(config)  # checks the labels, as the pipeline does; None: emotion off
+    if config.hears:  # the voice model is there, as the pipeline checks before any work
+        from fer_stream.audio import silero_model_path
+
+        silero_model_path()
     classify = None
     if model is not None:  # emotion off: the emotion weights are never read, the model never built
         classify = in_process(

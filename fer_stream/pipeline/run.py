@@ -582,12 +582,17 @@ def run(
         a :class:`RunSummary`; its ``results`` are in input order and carry each ``video_id``.
         Failed videos are in it and in ``videos/``; nothing is raised for them. Raises for a bad
         run, before any work: inputs that do not exist or that a worker node cannot read
-        (:class:`InputsNotShared`), unusable weights, classifier actors the cluster cannot place
+        (:class:`InputsNotShared`), unusable weights, a voice model that is not installed
+        (``audio.VadNotInstalled``), classifier actors the cluster cannot place
         (:class:`PlacementError`); an output folder that cannot be created or written
         (``fer_stream.ops.atomic.NotWritableError``, an ``OSError``; checked before Ray starts).
     """
     config = config or PipelineConfig()
     output = ensure_writable_dir(output)  # before Ray: NotWritableError names the folder
+    if config.hears:  # the voice model is installed (audio.VadNotInstalled), before Ray and any work
+        from fer_stream.audio import silero_model_path
+
+        silero_model_path()
     if not ray.is_initialized():
         connect()
     paths = [x for x in inputs if not isinstance(x, Lecture)]
