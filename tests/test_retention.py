@@ -68,9 +68,11 @@ def add_video(out: Path, video_id: str, course: str, day: date, students: dict[s
         config_json="{}",
         run_id="r1",
     )
+    speech = {**where, "start_s": [0.0, 1.0], "end_s": [0.4, 1.5], "p_speech": [0.9, 0.8]}  # 2 stretches
     for name, cols, stem in (
         ("faces", faces, f"{video_id}_{CHASH}"),
         ("frames", frames, f"{video_id}_{CHASH}"),
+        ("speech", speech, f"{video_id}_{CHASH}"),
         ("videos", video, f"{video_id}_{CHASH}_r1"),
     ):
         records.write_partition(out, name, records.make_table(name, cols), course, day, stem)
@@ -135,7 +137,8 @@ def test_forget_student_everywhere_leaves_no_trace_and_counts_follow(dataset, ca
     (rec,) = [json.loads(p.read_text()) for p in (dataset / "runs").glob("*.json")]
     assert rec["kind"] == "forget" and rec["status"] == "finished"
     assert set(rec) >= set(runlog.new_record("forget", dataset)) and runlog.RUN_ID_RE.fullmatch(rec["run_id"])
-    assert rec["removed"][0]["rows"] == {"faces": 6, "frames": 0, "videos": 0}
+    # speech has no student in it: nothing of it goes with a student
+    assert rec["removed"][0]["rows"] == {"faces": 6, "frames": 0, "speech": 0, "videos": 0}
     assert rec["removed"][0]["courses"] == ["BIO-2", "ML101"] and rec["removed"][0]["identity_entries"] == 2
     # remembered, so that a later night does not bring the student back: by salted digest, not by id
     (stone,) = retention.load_tombstones(dataset)["students"]
@@ -177,7 +180,7 @@ def test_retention_removes_old_lectures_runs_and_reports(dataset):
     keep = dataset / "reports" / str(TODAY) / "BIO-2.html"
     keep.write_text("<html>new</html>")
     r = retention.forget_older_than(dataset, 365, today=TODAY)
-    assert r.rows == {"faces": 3, "frames": 4, "videos": 1} and r.video_ids == [vid(2)]
+    assert r.rows == {"faces": 3, "frames": 4, "speech": 2, "videos": 1} and r.video_ids == [vid(2)]
     after = tables(dataset)
     for name in records.SCHEMAS:
         assert {x["lecture_date"] for x in after[name]} == {TODAY - timedelta(days=3)}, name
@@ -187,7 +190,7 @@ def test_retention_removes_old_lectures_runs_and_reports(dataset):
     assert retention.course_report_files(dataset, "ML101") == []
     check_counts_match(dataset)
     again = retention.forget_older_than(dataset, 365, today=TODAY)
-    assert again.rows == {"faces": 0, "frames": 0, "videos": 0}
+    assert again.rows == {"faces": 0, "frames": 0, "speech": 0, "videos": 0}
 
 
 def test_a_crash_before_the_swap_leaves_the_old_data(dataset, monkeypatch):
