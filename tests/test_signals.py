@@ -93,9 +93,9 @@ def test_check_says_which_signals_before_any_work(monkeypatch, capsys):
     monkeypatch.setattr(check, "check_video", fake_check)
     monkeypatch.setattr(cli, "COMMANDS", (check,))
     cli.main(["check", "--attention-only", "x.mp4"])
-    assert "signals inferred: attention (not inferred: emotion, identity)" in calls[0]
+    assert "signals inferred: attention (not inferred: emotion, identity, speech)" in calls[0]
     cli.main(["check", "x.mp4"])
-    assert "signals inferred: attention, emotion (not inferred: identity)" in calls[1]
+    assert "signals inferred: attention, emotion, speech (not inferred: identity)" in calls[1]
 
 
 @pytest.mark.parametrize("command", ["analyze", "nightly"])
@@ -135,7 +135,7 @@ def test_analyze_and_nightly_say_which_signals_before_any_work(command, monkeypa
     cli.main(argv)
     out = capsys.readouterr().out
     # the first line, before Ray (analyze) or the inbox, lock and run record (nightly)
-    assert out.splitlines()[0] == "signals inferred: attention (not inferred: emotion, identity)"
+    assert out.splitlines()[0] == "signals inferred: attention (not inferred: emotion, identity, speech)"
 
 
 def test_an_attention_only_night_on_ray_records_its_signals_and_reports_no_emotion(local_ray, tmp_path):
