@@ -31,7 +31,10 @@ from importlib import resources
 import numpy as np
 
 # Inputs of the close-up model (:func:`features`).
-FEATURES: tuple[str, ...] = ("logit_up", "log_down_around", "log_phone_around", "abs_yaw", "pitch", "abs_roll")
+FEATURES: tuple[str, ...] = (
+    *("logit_up", "log_down_around", "log_phone_around"),
+    *("abs_yaw", "pitch", "abs_roll"),
+)
 EPS = 1e-4  # probabilities are clipped to [EPS, 1 - EPS] before logs: a saturated softmax stays finite
 POSE_UNIT_DEG = 30.0
 WEIGHTS_FILE = "engagement.json"
@@ -71,7 +74,7 @@ def features(head_probs: np.ndarray, yaw: np.ndarray, pitch: np.ndarray, roll: n
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy fields: compare to_dict() instead
 class EngagementModel:
     """The attention score's coefficients and what they were fitted to.
 

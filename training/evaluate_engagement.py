@@ -84,7 +84,9 @@ def daisee_metrics(sig: dict[str, np.ndarray]) -> dict:
             "attentive_share_engaged": round(tpr, 4),
             "attentive_share_not_engaged": round(1 - tnr, 4),
             "balanced_accuracy_at_0.5": round((tpr + tnr) / 2, 4),
-            "mean_score_by_level": [round(float(np.nanmean(s[ok & (sig["level"] == lv)])), 4) for lv in range(4)],
+            "mean_score_by_level": [
+                round(float(np.nanmean(s[ok & (sig["level"] == lv)])), 4) for lv in range(4)
+            ],
         }
     return out
 
@@ -117,7 +119,8 @@ def main(argv=None) -> dict:
     model = engagement.load()
     res = {
         "what": "per-face attention score against human labels (issue 23), through the pipeline's face stage",
-        "command": "python -m training.evaluate_engagement " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": "python -m training.evaluate_engagement "
+        + " ".join(argv if argv is not None else sys.argv[1:]),
         "weights": {"version": model.version, **engagement.fingerprint()},
         "bootstrap": f"{BOOTSTRAP} resamples of the frames (faces), percentile 95 % interval, seed 0",
         "caveat": "DAiSEE: one webcam data set, clip labels on one frame per clip, research use only; "

@@ -179,7 +179,8 @@ def main(argv=None) -> dict:
             "grid": grid,
             "grid_rule": "max 5-fold CV AUC on DAiSEE train (random folds, no subject ids: optimistic)",
             "up_floor": UP_FLOOR,
-            "command": "python -m training.train_engagement " + " ".join(argv if argv is not None else sys.argv[1:]),
+            "command": "python -m training.train_engagement "
+            + " ".join(argv if argv is not None else sys.argv[1:]),
         },
         "licence": "research use only (DAiSEE terms); P(up) from classroom_heads, CC BY 4.0 (attribution)",
         "metrics": {"held_out": held_out, "see": "bench/results/engagement.json"},
