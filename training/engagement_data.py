@@ -9,14 +9,13 @@ shared by ``train_engagement.py`` and ``evaluate_engagement.py``.
 Every signal comes from the pipeline's own per-face path, :func:`fer_stream.lecture.stage.make_face_stage`
 with the default :class:`~fer_stream.config.PipelineConfig` (CenterFace, dlib landmarks where the pose
 gate allows, head state), one full detection per frame. A DAiSEE frame is passed as it is: CenterFace
-finds the face that fills it (1,428 of 1,429 val frames), and the head-state crop, 2.2 face sides,
+finds the face that fills it (all 1,429 val and 5,358 train frames), and the head-state crop, 2.2 face sides,
 reaches outside the frame, where ``extract_crops`` repeats the edge pixels exactly as the pipeline
 does for a face at the border of a classroom frame. Padding the frame with grey instead was tried
 on a sample and is not used: it changes the crop the head-state model sees (mean P(up) 0.16 against
 0.31 unpadded) into something no camera produces. The largest face of a frame is the student's.
 
-Signals are cached in ``runs/engagement/*.npz`` (one run of the stage per frame: about 20 ms for a
-DAiSEE frame, 0.7 s for a 1400x900 classroom frame on one core).
+Signals are cached in ``runs/engagement/*.npz`` (all four sets: about 70 s on one busy core).
 """
 
 from __future__ import annotations
