@@ -50,7 +50,8 @@ wheel, src = sys.argv[1], Path(sys.argv[2])
 names = set(zipfile.ZipFile(wheel).namelist())
 bad = False
 for pattern in ("fer_stream/reports/sql/*.sql", "fer_stream/reports/templates/*.j2",
-                "fer_stream/models/weights/*.pt", "fer_stream/py.typed"):
+                "fer_stream/models/weights/*.pt", "fer_stream/models/weights/*.json",
+                "fer_stream/py.typed"):
     want = {p.relative_to(src).as_posix() for p in src.glob(pattern)}
     have = {n for n in names if fnmatch.fnmatch(n, pattern)}
     if not want or want - have:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import fer_stream
-from fer_stream import records
+from fer_stream import engagement, records
 from fer_stream.attention import AttentionConfig
 from fer_stream.audio import SILERO_VERSION, SpeechConfig
 from fer_stream.faces.liveness import StillnessConfig
@@ -233,6 +233,8 @@ class PipelineConfig:
                 "gates": dataclasses.asdict(self.gates),
                 "head_state": self.head_state,
                 "head_state_sha256": _weights_sha256(self.head_state),
+                # the attention score's coefficients (fer_stream.engagement): refitted ones re-analyse
+                "attention_score": engagement.fingerprint() if self.head_state is not None else None,
                 "stillness": dataclasses.asdict(self.stillness),
             }
             | ({"identity": dataclasses.asdict(self.identity)} if self.identity is not None else {})

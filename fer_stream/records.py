@@ -193,8 +193,10 @@ FACES_SCHEMA = _schema(
             "attention",
             pa.float32(),
             "score",
-            "attention score in [0, 1]: with a head-state model P(up), how clearly the face is turned to "
-            "the front (docs/ATTENTION.md); else the head-pose score; null if not measurable",
+            "attention score in [0, 1]: with a head-state model, P(up) (how clearly the face is turned "
+            "to the front) on faces up to 40 px, a head-pose model fitted to human engagement labels "
+            "from 60 px, blended between (fer_stream.engagement, docs/ATTENTION.md); else the "
+            "head-pose score; null if not measurable",
             nullable=True,
         ),
         _field(

@@ -21,6 +21,7 @@ import cv2
 import numpy as np
 
 from fer_stream import attention as att
+from fer_stream import engagement
 from fer_stream.faces.align import align_faces
 from fer_stream.faces.detections import Detections
 from fer_stream.faces.landmarks import LandmarkPredictor, five_from_68
@@ -107,8 +108,9 @@ class FaceStage:
             (identity descriptors need them; default: only faces whose eyes are read).
         head_state: a head-state model (``fer_stream.head_state.HeadStateClassifier``: ``predict(rgb,
             face_xyxy) -> (N, 4)``) or None. With one, a face at least ``gates.head_min_px`` wide gets
-            a head state, and its attention score is P(up) (docs/ATTENTION.md); without, attention is
-            the head-pose score of faces at least ``gates.pose_min_px`` wide.
+            a head state, and its attention score is ``fer_stream.engagement`` over head state, pose and
+            size (docs/ATTENTION.md); without, attention is the head-pose score of faces at least
+            ``gates.pose_min_px`` wide.
     """
 
     def __init__(
@@ -191,10 +193,10 @@ class FaceStage:
             head_probs[head_ok] = self.head_state.predict(rgb, det.xyxy[head_ok])
             head_state[head_ok] = np.asarray(HEAD_STATES, object)[head_probs[head_ok].argmax(1)]
         if self.head_state is not None:
-            # The measured signal (docs/ATTENTION.md): P(up), how clearly the face is turned to the
-            # front; the head-pose score ranked real classroom faces at chance and is not mixed in.
-            attention = np.where(head_ok, head_probs[:, HEAD_STATES.index("up")], np.nan)
-            attention = attention.astype(np.float32)
+            # The measured score (docs/ATTENTION.md "The attention score"): P(up) on classroom-sized
+            # faces, a head-pose model fitted to human engagement labels on close-up ones; NaN where
+            # no head state was read.
+            attention = engagement.load().score(head_probs, sig["yaw"], sig["pitch"], sig["roll"], px)
         align_pts = np.where(need68[:, None, None], five_from_68(lm68), five) if len(det) else five
         crops = align_faces(gray, align_pts, det.xyxy, size=self.crop_size)
         return FrameFaces(
