@@ -411,7 +411,7 @@ def test_a_run_killed_mid_batch_then_rerun_leaves_each_record_once(local_ray, sm
         assert faces.filter(pc.field("video_id") == r["video_id"]).num_rows == r["faces"]
     visible = [p for p in out.rglob("*") if p.is_file() and not p.name.startswith(".")]
     tables = sorted({p.relative_to(out).parts[0] for p in visible})
-    assert tables == ["faces", "frames", "speech", "videos"] and len(visible) == 2 * 4  # one file per video each
+    assert tables == ["faces", "frames", "speech", "videos"] and len(visible) == 2 * 4  # 1 per video each
 
 
 def _segment_workers() -> list:
