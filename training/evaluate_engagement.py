@@ -32,6 +32,7 @@ import numpy as np
 
 from fer_stream import attention as att
 from fer_stream import engagement
+from fer_stream.ops.atomic import write_json_atomic
 from training import engagement_data as ED
 from training import headstate_data as D
 
@@ -132,8 +133,7 @@ def main(argv=None) -> dict:
     for part in ("daisee_val", "classroom_test"):
         print(part, json.dumps({k: v for k, v in res[part].items() if isinstance(v, dict)}, indent=None))
     if args.json:
-        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(res, indent=1) + "\n")
+        write_json_atomic(args.json, res)
     return res
 
 
