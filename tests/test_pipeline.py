@@ -486,6 +486,72 @@ def test_a_killed_classifier_restarts_and_its_batch_is_retried(local_ray, config
         ray.kill(actor)
 
 
+@ray.remote(num_cpus=1)
+class _HoldACpu:
+    def ready(self) -> bool:
+        return True
+
+
+@ray.remote(num_cpus=0, max_concurrency=2)
+class _Gate:
+    """``wait()`` returns ``value`` once ``open()`` was called (two calls at once: max_concurrency)."""
+
+    def __init__(self, value):
+        self.value, self.opened = value, threading.Event()
+
+    def open(self) -> None:
+        self.opened.set()
+
+    def wait(self):
+        self.opened.wait()
+        return self.value
+
+
+def test_a_segment_waiting_for_its_classifier_lends_its_cpu_to_it(local_ray, config):
+    # Every CPU is held (one by the segment) when the classifier actor needs one, as after the
+    # actor's node was lost and Ray restarts it on a node whose CPUs the segments hold: waiting
+    # in ray.wait the segment lends its CPU back, and the actor starts (seen in CI: a plain future
+    # kept the CPU, and the job waited forever).
+    from fer_stream.pipeline.workers import ClassifierActor, analyze_segment
+
+    model = ModelInfo.load(config.weights)
+    cpus = ray.cluster_resources()["CPU"]
+    deadline = time.monotonic() + 120
+    while ray.available_resources().get("CPU", 0) < cpus:  # earlier tests' actors are gone (killed
+        assert time.monotonic() < deadline, f"CPUs still held: {ray.available_resources()}"  # async)
+        time.sleep(0.05)
+    holders = [_HoldACpu.remote() for _ in range(int(cpus) - 1)]
+    ray.get([h.ready.remote() for h in holders])  # every CPU but one taken
+    gate = _Gate.remote("cpu")
+    # the actor cannot be placed before its argument exists: the gate decides when it asks for a CPU
+    actor = (
+        ray.remote(ClassifierActor)
+        .options(num_cpus=1, max_restarts=0)
+        .remote(gate.wait.remote(), config.backend)
+    )
+    cfg = dataclasses.replace(config, sample_fps=4.0, detect_every_s=0, batch_size=8, batches_in_flight=1)
+    clip = shared("videos/WolfgangLanger_Pexels.mp4")
+    ref = analyze_segment.remote(
+        str(clip), 0, 0.0, 6.0, cfg, model.input_size, [actor], [ray.put(model.blob)], None
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not _segment_workers():  # the segment runs: it holds the last CPU
+            assert time.monotonic() < deadline, f"the segment never started: {ray.available_resources()}"
+            time.sleep(0.05)
+        gate.open.remote()  # now the actor asks for a CPU
+        try:
+            part = ray.get(ref, timeout=300)
+        except ray.exceptions.GetTimeoutError:
+            pytest.fail("deadlock: the segment kept its CPU while its classifier actor waited for one")
+        assert len(part.faces["probs"]) == len(part.faces["track_id"]) > 0
+        assert np.allclose(part.faces["probs"].sum(1), 1, atol=1e-4)
+    finally:
+        ray.cancel(ref, force=True)
+        for a in (*holders, gate, actor):
+            ray.kill(a)
+
+
 def test_default_weights_end_to_end(local_ray, tmp_path):
     s = pipeline.run([shared("videos/single_face.mp4")], tmp_path, PipelineConfig(), progress=False)
     assert s.outcome == "ok", s.describe()

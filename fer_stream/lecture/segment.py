@@ -18,7 +18,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -40,6 +40,12 @@ SEGMENT_ID_STRIDE = 1_000_000
 # caller may classify elsewhere (Ray actors) while this segment decodes on.
 Classified = tuple[np.ndarray, float]
 ClassifyFn = Callable[[np.ndarray], "cf.Future[Classified]"]
+# ``wait(futures, every)``: block until one (``every=False``) or every one of ``futures`` (from
+# ``classify``) is done. The runner calls it before each blocking ``concurrent.futures.wait``. A Ray
+# task passes one that waits in ``ray.wait``: Ray lends the task's CPU back while it is blocked there
+# (never while it blocks on a plain future), so a classifier actor that restarts after its node was
+# lost can take that CPU instead of waiting for it forever.
+WaitFn = Callable[[Sequence["cf.Future[Classified]"], bool], None]
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -105,6 +111,7 @@ def run_segment(
     end_s: float | None = None,
     decode_threads: int = 0,
     on_progress: Callable[[int, int], None] | None = None,
+    wait: WaitFn | None = None,
 ) -> SegmentResult:
     """Decode ``[start_s, end_s)`` of ``path``, find, track and align faces, classify the crops.
 
@@ -118,6 +125,7 @@ def run_segment(
         start_s, end_s: the segment, seconds of the stream (``end_s=None``: to the end).
         decode_threads: FFmpeg threads (0: one per core; 1 when many segments share a node).
         on_progress: ``(frames, faces)`` added since the last call, at most about once a second.
+        wait: how to block on ``classify``'s futures (:data:`WaitFn`); None: plain futures.
 
     Raises:
         ``fer_stream.video.VideoError`` for a file that does not decode; whatever ``classify``'s
@@ -134,7 +142,7 @@ def run_segment(
     meter = MotionMeter()  # is each track a living face or a picture?
     cols = records.FaceColumns()
     frame_rows: dict[str, list] = {"frame_index": [], "pts_s": [], "n_faces": []}
-    batcher = _Batcher(classify, config.batch_size, config.batches_in_flight) if classify else None
+    batcher = _Batcher(classify, config.batch_size, config.batches_in_flight, wait) if classify else None
     frame_wh = None
     pending_frames = pending_faces = 0
     last_report = time.monotonic()
@@ -200,8 +208,8 @@ def run_segment(
 class _Batcher:
     """Crops in, ``batch_size`` at a time out to ``classify``; at most ``in_flight`` calls outstanding."""
 
-    def __init__(self, classify: ClassifyFn, batch_size: int, in_flight: int):
-        self.classify, self.batch_size, self.in_flight = classify, batch_size, in_flight
+    def __init__(self, classify: ClassifyFn, batch_size: int, in_flight: int, wait: WaitFn | None = None):
+        self.classify, self.batch_size, self.in_flight, self.wait = classify, batch_size, in_flight, wait
         self.crops: list[np.ndarray] = []  # not yet sent
         self.n = 0
         self.futures: list[cf.Future[Classified]] = []  # every call, in crop order
@@ -215,10 +223,18 @@ class _Batcher:
     def finish(self) -> tuple[np.ndarray, float]:
         """``((n, 7) float32, classifier seconds)`` of every crop added, in order."""
         self._send(final=True)
+        self._block(self.futures, every=True)
         outs = [f.result() for f in self.futures]
         if not outs:
             return np.zeros((0, len(FER2013_LABELS)), np.float32), 0.0
         return np.concatenate([p for p, _ in outs]), float(sum(s for _, s in outs))
+
+    def _block(self, futures, every: bool):
+        """``concurrent.futures.wait`` on ``futures`` (one or all), through ``self.wait`` first."""
+        futures = list(futures)
+        if self.wait is not None and futures:
+            self.wait(futures, every)
+        return cf.wait(futures, return_when=cf.ALL_COMPLETED if every else cf.FIRST_COMPLETED)
 
     def _send(self, final: bool) -> None:
         while self.n >= self.batch_size or (final and self.n):
@@ -227,7 +243,7 @@ class _Batcher:
             # Backpressure: decoding pauses while in_flight calls are outstanding, so the crops in
             # memory (and in Ray's object store) stay bounded however fast decoding is.
             while len(self.outstanding) >= self.in_flight:
-                done, self.outstanding = cf.wait(self.outstanding, return_when=cf.FIRST_COMPLETED)
+                done, self.outstanding = self._block(self.outstanding, every=False)
                 for f in done:
                     f.result()  # a failed call fails the segment now, not after the whole segment
             future = self.classify(head)

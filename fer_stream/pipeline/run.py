@@ -333,9 +333,10 @@ class _Run:
             v.started = time.time()
             self.pending[inspect_file.remote(v.path, v.lecture.video_id)] = (_Task.INSPECT, v, 0)
             inspecting += 1
-        # Segments in flight never exceed the video worker slots: each holds a CPU while it waits
-        # on the classifier, so more of them could take the CPUs the classifier actors need (they
-        # are placed lazily, and again after a restart) and every segment would wait forever.
+        # Segments in flight never exceed the video worker slots, so they leave the classifier
+        # actors' CPUs free (the actors are placed lazily, and again after a restart). A segment
+        # that waits for a classifier lends its CPU to Ray (ray.wait, workers.analyze_segment):
+        # the second guard, for the node-loss case where retried segments outnumber the CPUs left.
         busy = self._running_segments()
         while busy < self.worker_slots and not self.aborted and (self.queue or self._start_next()):
             v, k = self.queue.pop(0)

@@ -158,12 +158,24 @@ def analyze_segment(
     ``classifiers`` is ``None`` when emotion is not inferred: nothing is classified."""
     sent = 0
     pool = classifiers or []
+    refs: dict = {}  # future -> its ObjectRef
 
     def classify(crops: np.ndarray):
         nonlocal sent
         actor = pool[(k + sent) % len(pool)]
         sent += 1
-        return actor.predict.remote(weights, crops).future()
+        ref = actor.predict.remote(weights, crops)
+        future = ref.future()
+        refs[future] = ref
+        return future
+
+    def wait(futures, every: bool) -> None:
+        # Blocked in ray.wait, this task lends its CPU back to Ray: a classifier actor restarting on
+        # this node (its own node lost) can take it. Blocked on a plain future it would hold the CPU,
+        # and with every CPU held by segments waiting for that actor, nothing would move again.
+        pending = [refs[f] for f in futures if not f.done()]
+        if pending and (every or len(pending) == len(futures)):
+            ray.wait(pending, num_returns=len(pending) if every else 1)
 
     def on_progress(frames: int, faces: int) -> None:
         progress.add.remote(frames, faces)  # fire and forget
@@ -178,5 +190,6 @@ def analyze_segment(
         end_s=end_s,
         decode_threads=1,  # one segment per CPU: FFmpeg's own threads would only compete
         on_progress=on_progress if progress is not None else None,
+        wait=wait,
     )
     return dataclasses.replace(part, node_id=ray.get_runtime_context().get_node_id())
