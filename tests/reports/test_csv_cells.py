@@ -46,7 +46,7 @@ def test_formula_cells_are_neutralised_and_numbers_stay_numbers(fer_stream, evil
 def test_sql_csv_and_course_files_are_neutralised_other_formats_keep_values(
     fer_stream, evil, tmp_path, capsys
 ):
-    q = "select student_id, -attention as minus from faces order by frame_index, student_id"
+    q = "select student_id, -attention as minus from faces order by frame_index, student_id, minus"
     assert fer_stream("sql", "--data", evil, q, "--format", "csv") == exits.OK
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].startswith("\"'=HYPERLINK") and lines[1].endswith(",-0.875")
