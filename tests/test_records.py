@@ -12,6 +12,7 @@ import pytest
 
 from fer_stream import records
 from fer_stream.labels import FER2013_LABELS
+from fer_stream.lecture import columns
 
 FACES = (
     "video_id course lecture_date frame_index pts_s track_id student_id static x1 y1 x2 y2 det_score face_px "
@@ -139,18 +140,18 @@ def test_attentive_is_null_wherever_attention_is_and_sql_averages_measured_faces
         head_readable=np.zeros(n, bool), head_state=np.full(n, None, object),
         head_probs=np.full((n, 4), np.nan, np.float32),
     )  # fmt: skip
-    cols = records.FaceColumns()
+    cols = columns.FaceColumns()
     cols.add(ff)
     probs = np.full((n, 7), 1 / 7, np.float32)
-    t = records.faces_table(
+    t = columns.faces_table(
         cols.arrays(), probs, [None] * n, video_id=VID, course="c", lecture_date=date(2024, 1, 1),
         model_version="m",
     )  # fmt: skip
     assert t.column("attentive").to_pylist() == [True, False, None, None]
     assert duckdb.sql("select avg(attentive::int) as rate from t").fetchall() == [(0.5,)]
     # a video without faces still gets a typed, empty column
-    none = records.faces_table(
-        records.FaceColumns().arrays(), np.zeros((0, 7), np.float32), [], video_id=VID, course="c",
+    none = columns.faces_table(
+        columns.FaceColumns().arrays(), np.zeros((0, 7), np.float32), [], video_id=VID, course="c",
         lecture_date=date(2024, 1, 1), model_version="m",
     )  # fmt: skip
     assert none.num_rows == 0 and none.schema.field("attentive").type == pa.bool_()
@@ -158,14 +159,14 @@ def test_attentive_is_null_wherever_attention_is_and_sql_averages_measured_faces
 
 def test_a_static_face_carries_no_emotion_attention_or_head_state_and_no_student():
     n = 2
-    measured = {c: np.zeros(n, records._MEASURED_DTYPES.get(c, np.float32)) for c in records.MEASURED_COLUMNS}
+    measured = {c: np.zeros(n, columns._MEASURED_DTYPES.get(c, np.float32)) for c in columns.MEASURED_COLUMNS}
     measured.update(
         attention=np.array([0.8, 0.8], np.float32), attentive=np.array([True, True], object),
         head_state=np.array(["up", "up"], object), emotion_readable=np.ones(n, bool),
     )  # fmt: skip
     probs = np.tile(np.eye(7, dtype=np.float32)[3], (n, 1))  # happy
     where = dict(video_id=VID, course="c", lecture_date=date(2024, 1, 1), model_version="m")
-    t = records.faces_table(measured, probs, ["s", None], static=np.array([False, True]), **where)
+    t = columns.faces_table(measured, probs, ["s", None], static=np.array([False, True]), **where)
     assert t.column("static").to_pylist() == [False, True]
     for c, live in (
         ("emotion", "happy"),
@@ -175,7 +176,7 @@ def test_a_static_face_carries_no_emotion_attention_or_head_state_and_no_student
     ):
         assert t.column(c).to_pylist() == [live, None], c
     with pytest.raises(records.RecordsError, match="static"):
-        records.faces_table(measured, probs, ["s", "s"], static=np.array([False, True]), **where)
+        columns.faces_table(measured, probs, ["s", "s"], static=np.array([False, True]), **where)
 
 
 def test_atomic_write_twice_gives_one_file_and_no_temp_files(tmp_path):

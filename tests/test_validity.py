@@ -12,10 +12,9 @@ import numpy as np
 import pytest
 
 from fer_stream import attention as att
-from fer_stream import records
 from fer_stream.config import ModelInfo, PipelineConfig, config_hash
 from fer_stream.faces.detect import make_detector
-from fer_stream.lecture import FaceStage
+from fer_stream.lecture import FaceStage, columns
 from fer_stream.validity import Gates, face_px, readable
 from tests.helpers import ROOT, shared
 
@@ -98,11 +97,11 @@ def test_a_face_below_each_gate_gives_null_emotion_and_unmeasured_attention(phot
     (mid,) = FaceStage(det, gates=Gates(0, 0, w + 1))([(0, 0.0, photo)])
     assert np.isnan(mid.ear[0]) and np.isfinite(mid.attention[0]) and mid.pose_readable.all()
 
-    cols = records.FaceColumns()
+    cols = columns.FaceColumns()
     cols.add(big)
     cols.add(small)
     probs = np.tile(np.eye(7, dtype=np.float32)[4], (2, 1))  # the model says "sad" for both
-    t = records.faces_table(cols.arrays(), probs, ["s1", "s1"], video_id="ab" * 32, course="ML101",
+    t = columns.faces_table(cols.arrays(), probs, ["s1", "s1"], video_id="ab" * 32, course="ML101",
                             lecture_date=date(2024, 3, 5), model_version="m")  # fmt: skip
     assert t.column("emotion").to_pylist() == ["sad", None]
     assert t.column("emotion_readable").to_pylist() == [True, False]
@@ -249,9 +248,9 @@ def test_a_bowed_head_gets_no_emotion(photo):
     assert down.head_state.tolist() == ["down"] and not down.emotion_readable.any()
     assert up.head_state.tolist() == ["up"] and up.emotion_readable.all()
     # and in the records: a bowed head's emotion is null
-    cols = records.FaceColumns()
+    cols = columns.FaceColumns()
     cols.add(down)
-    t = records.faces_table(cols.arrays(), np.full((1, 7), 1 / 7, np.float32), ["s1"], video_id="ab" * 32,
+    t = columns.faces_table(cols.arrays(), np.full((1, 7), 1 / 7, np.float32), ["s1"], video_id="ab" * 32,
                             course="ML101", lecture_date=date(2024, 3, 5), model_version="m")  # fmt: skip
     assert t.column("emotion").to_pylist() == [None]
 

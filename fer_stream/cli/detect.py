@@ -15,15 +15,15 @@ IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 def _face_rows(ff, with_track: bool) -> list[dict]:
-    """JSON rows of one frame's faces: the faces table's measured columns (``records.frame_columns``,
+    """JSON rows of one frame's faces: the faces table's measured columns (``lecture.columns.frame_columns``,
     the code the pipeline and ``fer_stream.analyze`` use) plus the detector's five landmarks."""
-    from fer_stream import records
+    from fer_stream.lecture import columns
 
     def num(v, nd=2):
         v = float(v)
         return None if not np.isfinite(v) else round(v, nd)
 
-    cols = records.frame_columns(ff)
+    cols = columns.frame_columns(ff)
     rows = []
     for i in range(len(ff)):
         row = {

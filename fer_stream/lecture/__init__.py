@@ -1,6 +1,7 @@
 """One segment of one video -> records, in plain Python: the only assembly path.
 
     stage.py     frames -> faces: detect, landmarks, pose/eyes, align, track (``FaceStage``)
+    columns.py   faces -> the faces table's columns (``FaceColumns``, ``faces_table``)
     segment.py   a segment's frames -> measured columns + classified crops (``run_segment``: batching,
                  backpressure, a ``classify`` callback: in this process, or Ray's actor pool)
     assemble.py  a video's segments -> its ``faces`` and ``frames`` tables (``assemble``)

@@ -19,6 +19,7 @@ from fer_stream.audio import SpeechResult, SpeechStatus
 from fer_stream.config import CROP_SIZE_WITHOUT_EMOTION, ModelInfo, PipelineConfig
 from fer_stream.faces.track import TrackSummary, assign_students
 from fer_stream.labels import FER2013_LABELS
+from fer_stream.lecture import columns
 from fer_stream.lecture.segment import SegmentResult
 
 # ``resolve(keys, tracks, frame_wh, descriptors) -> {student key: student_id}``: course-wide ids
@@ -88,7 +89,7 @@ def assemble(
     else:
         probs = np.zeros((0, len(FER2013_LABELS)), np.float32)
     student_of_face = [sid[keys[t]] if t in keys else None for t in faces["track_id"].tolist()]
-    face_table = records.faces_table(
+    face_table = columns.faces_table(
         faces,
         probs,
         student_of_face,

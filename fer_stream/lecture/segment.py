@@ -23,12 +23,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from fer_stream import records
 from fer_stream.audio import SpeechResult, detect_speech
 from fer_stream.config import PipelineConfig
 from fer_stream.faces.liveness import MotionMeter, TrackMotion
 from fer_stream.faces.track import FaceTracker, TrackSummary
 from fer_stream.labels import FER2013_LABELS
+from fer_stream.lecture import columns
 from fer_stream.lecture.stage import FaceStage, analyze_video
 from fer_stream.video import DecodeDamage, DecodeStats
 
@@ -53,7 +53,7 @@ class SegmentResult:
     """What one segment gives: per-face and per-frame columns, its tracks, decode and time counts.
 
     Attributes:
-        faces: ``records.MEASURED_COLUMNS`` as ``(n,)`` arrays, plus ``probs``: ``(n, 7) float32`` in
+        faces: ``columns.MEASURED_COLUMNS`` as ``(n,)`` arrays, plus ``probs``: ``(n, 7) float32`` in
             the weights' label order (``assemble`` puts them in ``FER2013_LABELS`` order).
         frames: ``frame_index``, ``pts_s``, ``n_faces``: one entry per sampled frame, faces or not.
         tracks: the segment's tracks (ids from ``k * SEGMENT_ID_STRIDE + 1``).
@@ -140,7 +140,7 @@ def run_segment(
         collector = DescriptorCollector(shared_descriptor(config.identity.num_jitters), config.identity)
     stats = DecodeStats()
     meter = MotionMeter()  # is each track a living face or a picture?
-    cols = records.FaceColumns()
+    cols = columns.FaceColumns()
     frame_rows: dict[str, list] = {"frame_index": [], "pts_s": [], "n_faces": []}
     batcher = _Batcher(classify, config.batch_size, config.batches_in_flight, wait) if classify else None
     frame_wh = None

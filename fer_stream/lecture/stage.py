@@ -27,7 +27,7 @@ from fer_stream.faces.detections import Detections
 from fer_stream.faces.landmarks import LandmarkPredictor, five_from_68
 from fer_stream.faces.track import FaceTracker, StudentConfig, assign_students
 from fer_stream.head_state import HEAD_STATES
-from fer_stream.records import nullable_flag
+from fer_stream.lecture.columns import nullable_flag
 from fer_stream.validity import Gates, face_px, readable, turned_to_camera
 from fer_stream.video import DecodeStats, iter_frames
 

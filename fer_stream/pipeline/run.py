@@ -13,8 +13,6 @@ import json
 import os
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
@@ -46,6 +44,7 @@ from fer_stream.pipeline.placement import (
     plan_segments,
 )
 from fer_stream.pipeline.summary import Display, RunSummary, VideoResult, VideoStatus, error_of
+from fer_stream.pipeline.videos import RunVideo, video_row, warnings_of
 from fer_stream.pipeline.workers import Progress, analyze_segment, inspect_file, make_classifiers
 from fer_stream.video import DecodeDamage
 
@@ -63,38 +62,6 @@ def _cancel(ref) -> None:
     (PyAV, torch) leaves that module half-initialised in a worker Ray then reuses: every later task
     there failed with "module 'av' has no attribute 'stream'"."""
     ray.cancel(ref, force=True)
-
-
-def _utc(ts: float | None) -> datetime | None:
-    return None if ts is None else datetime.fromtimestamp(ts, tz=timezone.utc)
-
-
-@dataclass
-class _Video:
-    """Driver-side state of one input video during a run."""
-
-    lecture: Lecture
-    inspect: dict = field(default_factory=dict)
-    segments: list[tuple[float, float | None]] = field(default_factory=list)
-    parts: dict[int, SegmentResult] = field(default_factory=dict)
-    started: float = 0.0
-
-    @property
-    def path(self) -> str:
-        return self.lecture.path
-
-    @property
-    def meta(self):
-        return self.lecture.meta
-
-    @property
-    def meta_error(self) -> tuple[str, str] | None:
-        return self.lecture.meta_error
-
-    @property
-    def video_id(self) -> str:
-        # A file that cannot be read at all gets an id from its path, so its failure has a row.
-        return self.inspect.get("video_id") or self.lecture.video_id or inputs_.path_id(self.path)
 
 
 class _Run:
@@ -118,12 +85,20 @@ class _Run:
         self.chash = config_hash(analysis)
         self.config_json = json.dumps(analysis, sort_keys=True)
         self.run_id = runlog.new_run_id()
+        self.run_columns = {  # the run's own columns of every videos/ row it writes
+            "sample_fps": config.sample_fps,
+            "model_version": self.model.version if self.model is not None else None,
+            "pipeline_version": PIPELINE_VERSION,
+            "config_hash": self.chash,
+            "config_json": self.config_json,
+            "run_id": self.run_id,
+        }
         self.pending: dict = {}  # ObjectRef -> (kind, video, segment index)
-        self.queue: list[tuple[_Video, int]] = []  # segments waiting for a slot, in video order
+        self.queue: list[tuple[RunVideo, int]] = []  # segments waiting for a slot, in video order
         self.results: dict[str, VideoResult] = {}
         self.claimed: dict[str, str] = {}  # video_id -> path analysed in this run
         self.classifiers: list | None = None
-        self.to_inspect: list[_Video] = []  # videos not yet handed to an inspect task
+        self.to_inspect: list[RunVideo] = []  # videos not yet handed to an inspect task
         self.aborted = False
         self.error: str | None = None  # why the run stopped early
         # Files hashed and probed at once (inspect tasks finish on their own, so they may queue).
@@ -142,15 +117,15 @@ class _Run:
         self.claims = claims_.Claims(output, self.chash, self.run_id)
         # Inspected videos to analyse are claimed one at a time, when the cluster has room for their
         # segments: two runs on one output then share the batch instead of one holding it all.
-        self.ready: list[_Video] = []  # inspected, to analyse, not claimed yet
-        self.waiting: list[_Video] = []  # another live run holds their claim
+        self.ready: list[RunVideo] = []  # inspected, to analyse, not claimed yet
+        self.waiting: list[RunVideo] = []  # another live run holds their claim
         self.last_try = 0.0  # when the waiting videos' claims were last tried
         self.probes: dict = {}  # ObjectRef of ClassifierActor.ready -> actor index
         self.classifier_nodes: list[str] = []
         self.unplaceable_since: float | None = None
         self.next_check = 0.0
 
-    def execute(self, videos: list[_Video]) -> RunSummary:
+    def execute(self, videos: list[RunVideo]) -> RunSummary:
         t0 = time.time()
         records.remove_stale_temp_files(self.output)
         self.claims.remove_stale()
@@ -208,7 +183,7 @@ class _Run:
             classifier_nodes=self.classifier_nodes,
         )
 
-    def _inspected(self, v: _Video, value: dict, done_before: set[str]) -> None:
+    def _inspected(self, v: RunVideo, value: dict, done_before: set[str]) -> None:
         v.inspect = value
         vid = value["video_id"]
         if v.meta_error or value["error"]:
@@ -233,7 +208,7 @@ class _Run:
                 return True
         return False
 
-    def _start(self, v: _Video) -> bool:
+    def _start(self, v: RunVideo) -> bool:
         """Claim ``v`` and queue its segments (``True``); or wait while another run holds its claim;
         or skip it: a copy of a file this run took up, or done by another run since this one began."""
         vid = v.video_id
@@ -261,12 +236,12 @@ class _Run:
         self.queue.extend((v, k) for k in range(len(v.segments)))
         return True
 
-    def _unlist(self, v: _Video) -> None:
+    def _unlist(self, v: RunVideo) -> None:
         for waiting in (self.ready, self.waiting):
             if v in waiting:
                 waiting.remove(v)
 
-    def _done_meanwhile(self, v: _Video) -> str | None:
+    def _done_meanwhile(self, v: RunVideo) -> str | None:
         """The run that wrote a ``done`` row of ``v`` for this config since this run started (while
         it held the claim), or ``None``. Reads only the video's own row files."""
         import pyarrow.parquet as pq
@@ -364,7 +339,7 @@ class _Run:
             self.pending[ref] = (_Task.SEGMENT, v, k)
             busy += 1
 
-    def _segment_done(self, v: _Video, k: int, part: SegmentResult) -> None:
+    def _segment_done(self, v: RunVideo, k: int, part: SegmentResult) -> None:
         v.parts[k] = part
         if len(v.parts) == len(v.segments):
             try:
@@ -372,7 +347,7 @@ class _Run:
             except (records.RecordsError, OSError) as e:
                 self._fail(v, error_of(e))
 
-    def _complete(self, v: _Video) -> None:
+    def _complete(self, v: RunVideo) -> None:
         """Assemble a video's segments (``lecture.assemble``), write faces/, frames/, then videos/."""
         cfg, vid, meta = self.config, v.video_id, v.meta
         parts = [v.parts[k] for k in range(len(v.segments))]
@@ -419,10 +394,11 @@ class _Run:
             "students": lec.students,
         }
         damage = sum((p.damage for p in parts), DecodeDamage())
-        row = self._row(
+        row = video_row(
             v,
             VideoStatus.DONE,
             None,
+            self.run_columns,
             damage,
             **counts,
             analyze_s=float(sum(p.analyze_s for p in parts)),
@@ -438,18 +414,18 @@ class _Run:
             wall_s=row["wall_s"],
             segment_nodes=[p.node_id for p in parts],
             incomplete=damage.incomplete,
-            warnings=_warnings(v, damage),
+            warnings=warnings_of(v, damage),
             **counts,
         )
         self._finish(v, result, row)
 
-    def _fail(self, v: _Video, err: tuple[str, str]) -> None:
+    def _fail(self, v: RunVideo, err: tuple[str, str]) -> None:
         for ref, (_, other, _) in list(self.pending.items()):
             if other is v:  # the video's other segments: their work is wasted now
                 _cancel(ref)
                 del self.pending[ref]
         self.queue = [(o, k) for o, k in self.queue if o is not v]
-        row = self._row(v, VideoStatus.FAILED, err)
+        row = video_row(v, VideoStatus.FAILED, err, self.run_columns)
         result = VideoResult(
             path=v.path,
             status=VideoStatus.FAILED,
@@ -457,17 +433,17 @@ class _Run:
             error_type=err[0],
             error_message=err[1],
             wall_s=row["wall_s"],
-            warnings=_warnings(v, None),
+            warnings=warnings_of(v, None),
         )
         self._finish(v, result, row)
         self.aborted = self.strict
 
-    def _skip(self, v: _Video, reason: str) -> None:
+    def _skip(self, v: RunVideo, reason: str) -> None:
         self._finish(
             v, VideoResult(path=v.path, status=VideoStatus.SKIPPED, video_id=v.video_id, reason=reason)
         )
 
-    def _finish(self, v: _Video, result: VideoResult, row: dict | None = None) -> None:
+    def _finish(self, v: RunVideo, result: VideoResult, row: dict | None = None) -> None:
         if row is not None:
             table = records.make_table("videos", row)
             stem = f"{row['video_id']}_{self.chash}_{self.run_id}"
@@ -487,66 +463,6 @@ class _Run:
             )
         for w in result.warnings:
             self.display.line(f"WARNING {v.path}: {w}")
-
-    def _row(
-        self,
-        v: _Video,
-        status: VideoStatus,
-        err: tuple[str, str] | None,
-        damage: DecodeDamage | None = None,
-        **counts,
-    ) -> dict:
-        """The videos/ row of ``v`` (a done video's decode damage in ``damage``, its counts and
-        timings in ``counts``)."""
-        ins, info, now = v.inspect, v.inspect.get("info"), time.time()
-        return {
-            "video_id": v.video_id,
-            "course": v.meta.course,
-            "lecture_date": v.meta.lecture_date,
-            "path": v.path,
-            "file_size": ins.get("file_size"),
-            "file_mtime": _utc(ins.get("file_mtime")),
-            "meta_source": v.meta.source,
-            "status": status.value,
-            "error_type": err[0] if err else None,
-            "error_message": err[1] if err else None,
-            "duration_s": info.duration_s if info else None,
-            "width": info.frame_shape[1] if info else None,
-            "height": info.frame_shape[0] if info else None,
-            "sample_fps": self.config.sample_fps,
-            "sampled_frames": None,
-            "faces": None,
-            "students": None,
-            "segments": len(v.segments) or None,
-            **(damage.columns() if damage else dict.fromkeys(DecodeDamage().columns())),
-            "warnings": "; ".join(_warnings(v, damage)) or None,
-            "model_version": self.model.version if self.model is not None else None,
-            "pipeline_version": PIPELINE_VERSION,
-            "config_hash": self.chash,
-            "config_json": self.config_json,
-            "run_id": self.run_id,
-            "started_at": _utc(v.started),
-            "finished_at": _utc(now),
-            "wall_s": now - v.started,
-            "hash_s": ins.get("hash_s"),
-            "analyze_s": None,
-            "classify_s": None,
-            "audio_s": None,
-            "speech": None,
-            "speech_error": None,
-            **counts,
-        }
-
-
-def _warnings(v: _Video, damage: DecodeDamage | None) -> list[str]:
-    """What the user should know about a video that the status does not say: decode damage (the
-    records miss or misread that part), course or date from the fallback, and why."""
-    out = []
-    if damage is not None and damage.incomplete:
-        out.append(f"incomplete: {damage.describe()}")
-    if v.meta.warning:
-        out.append(f"filed under {v.meta.course} {v.meta.lecture_date}: {v.meta.warning}")
-    return out
 
 
 def run(
@@ -600,7 +516,7 @@ def run(
     resolved = {x.path: x for x in inputs if isinstance(x, Lecture)}
     for lec in inputs_.resolve(paths, sidecar_root) if paths else []:
         resolved.setdefault(lec.path, lec)
-    videos = [_Video(lec) for lec in resolved.values()]
+    videos = [RunVideo(lec) for lec in resolved.values()]
     job = _Run(output, config, force, strict, progress, placement_wait_s)
     check_inputs_reachable([v.path for v in videos])
     return job.execute(videos)
